@@ -1,0 +1,55 @@
+"""The kernel's exceptions. No transport imports: each transport maps these to its own status
+codes in one table (``kernel.rest.errors``, ``kernel.grpc.errors``)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "InferenceError",
+    "KernelError",
+    "ModelNotFound",
+    "ModelNotReady",
+    "PayloadTooLarge",
+    "PluginLoadError",
+    "RuntimeNotFound",
+    "SettingsError",
+]
+
+
+class KernelError(Exception):
+    """Base of every error the kernel raises on purpose. ``str(err)`` is the client's message."""
+
+
+class BadRequest(KernelError):
+    """The request cannot be answered as sent (HTTP 400, gRPC INVALID_ARGUMENT).
+
+    Runtimes raise it for inputs the model cannot take, or outputs it cannot give.
+    """
+
+
+class ModelNotFound(KernelError):
+    """No such model or version (HTTP 404, gRPC NOT_FOUND)."""
+
+
+class ModelNotReady(KernelError):
+    """The model exists but is loading, failed to load or is unloading (HTTP 503, UNAVAILABLE)."""
+
+
+class PayloadTooLarge(KernelError):
+    """The body is over ``max_request_size`` (HTTP 413, gRPC RESOURCE_EXHAUSTED)."""
+
+
+class InferenceError(KernelError):
+    """The runtime raised while predicting (HTTP 500, gRPC INTERNAL); carries its message."""
+
+
+class RuntimeNotFound(KernelError):
+    """``implementation`` resolves to no installed runtime."""
+
+
+class PluginLoadError(KernelError):
+    """A plugin failed to import or register; the message names the plugin."""
+
+
+class SettingsError(KernelError):
+    """A settings file or value is wrong; the message names the file and the field."""

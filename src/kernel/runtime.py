@@ -1,0 +1,60 @@
+"""The runtime API: the one class a plugin author subclasses.
+
+A runtime wraps one model version. The kernel creates it with the model's settings, awaits
+``load()`` once, then ``predict()`` for every request, and ``unload()`` when the model goes away.
+These methods may block (read files, run the framework): the kernel always runs them off the
+event loop, in its executor, so a runtime never has to think about threads.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from kernel.model_settings import ModelSettings
+from protocol.messages import InferenceRequest, InferenceResponse, MetadataTensor
+
+__all__ = ["Runtime"]
+
+
+class Runtime:
+    """Base class for model runtimes.
+
+    Subclasses implement ``load`` and ``predict``; ``unload``, ``inputs`` and ``outputs`` are
+    optional. ``self.settings`` is the model's ``ModelSettings``.
+
+    ``framework`` names the framework for messages and metadata (``platform``) and
+    ``framework_modules`` lists modules the kernel imports once, in one thread, before any model
+    of this runtime loads: first imports of some frameworks are not safe to run concurrently.
+    """
+
+    framework: ClassVar[str] = ""
+    framework_modules: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: ModelSettings) -> None:
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def version(self) -> str | None:
+        return self.settings.version
+
+    async def load(self) -> None:
+        """Load the model. Raise to fail the load; the message becomes the model's reason."""
+
+    async def predict(self, request: InferenceRequest) -> InferenceResponse:
+        """Answer one decoded request (inputs carry numpy arrays)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement predict()")
+
+    async def unload(self) -> None:
+        """Release what ``load`` took."""
+
+    def inputs(self) -> list[MetadataTensor]:
+        """Input metadata; by default what ``model-settings.json`` declares."""
+        return list(self.settings.inputs)
+
+    def outputs(self) -> list[MetadataTensor]:
+        """Output metadata; by default what ``model-settings.json`` declares."""
+        return list(self.settings.outputs)
