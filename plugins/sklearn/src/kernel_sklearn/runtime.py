@@ -1,0 +1,150 @@
+"""``SKLearnRuntime``: serves a scikit-learn estimator or pipeline saved with joblib or pickle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from protocol.tensors import output_from_numpy
+
+from kernel import BadRequest, Runtime
+from kernel.errors import SettingsError
+from kernel_sklearn._features import feature_matrix
+from kernel_sklearn._methods import (
+    METHODS,
+    as_wire_array,
+    available_methods,
+    method_metadata,
+)
+from protocol.messages import UNSET, InferenceRequest, InferenceResponse, MetadataTensor
+
+__all__ = ["MODEL_FILES", "SKLearnRuntime"]
+
+#: The files looked for in the model folder, in this order, when ``parameters.uri`` is not set.
+MODEL_FILES: tuple[str, ...] = ("model.joblib", "model.pkl", "model.pickle")
+
+#: The name metadata gives the single input when ``model-settings.json`` declares none.
+INPUT_NAME = "input-0"
+
+
+class SKLearnRuntime(Runtime):
+    """A scikit-learn model: any estimator or ``Pipeline`` with ``predict`` or ``transform``.
+
+    Outputs are named after the methods that compute them (``predict``, ``predict_proba``,
+    ``predict_log_proba``, ``decision_function``, ``transform``); a request picks them with
+    ``outputs``, and gets ``parameters.extra["predict_fn"]`` (default ``predict``) otherwise.
+    """
+
+    framework: ClassVar[str] = "sklearn"
+    framework_modules: ClassVar[tuple[str, ...]] = ("sklearn", "joblib")
+
+    _estimator: Any = None
+    _methods: tuple[str, ...] = ()
+    _default: str = "predict"
+    _n_features: int | None = None
+
+    async def load(self) -> None:
+        import joblib
+
+        path = self._model_file()
+        estimator = joblib.load(path)
+        methods = available_methods(estimator)
+        if not methods:
+            raise TypeError(
+                f"model {self.name!r}: {path} holds a {type(estimator).__qualname__}, which has"
+                f" none of {', '.join(METHODS)}; is it a scikit-learn estimator?"
+            )
+        default = self.settings.extra.get("predict_fn", "predict" if "predict" in methods else None)
+        if default is None:
+            default = methods[0]
+        if default not in methods:
+            raise SettingsError(
+                f"model {self.name!r}: parameters.extra.predict_fn is {default!r}, but a"
+                f" {type(estimator).__qualname__} can only produce: {', '.join(methods)}"
+            )
+        n_features = getattr(estimator, "n_features_in_", None)
+        self._estimator = estimator
+        self._methods = methods
+        self._default = str(default)
+        self._n_features = int(n_features) if isinstance(n_features, int | np.integer) else None
+
+    def _model_file(self) -> Path:
+        path = self.settings.resolve_uri(*MODEL_FILES)
+        if path.is_dir():
+            # ``uri`` may name a folder; look for the usual file names inside it.
+            for name in MODEL_FILES:
+                if (path / name).is_file():
+                    return path / name
+            raise FileNotFoundError(
+                f"model {self.name!r}: no model file in {str(path)!r}"
+                f" (looked for {', '.join(MODEL_FILES)})"
+            )
+        return path
+
+    async def unload(self) -> None:
+        self._estimator = None
+
+    async def predict(self, request: InferenceRequest) -> InferenceResponse:
+        estimator = self._estimator
+        if estimator is None:
+            raise RuntimeError(f"model {self.name!r} is not loaded")
+        wanted = (
+            [output.name for output in request.outputs]
+            if request.outputs is not UNSET and request.outputs
+            else [self._default]
+        )
+        unknown = [name for name in wanted if name not in self._methods]
+        if unknown:
+            raise BadRequest(
+                f"model {self.name!r} cannot produce output {', '.join(map(repr, unknown))};"
+                f" it can produce: {', '.join(self._methods)}"
+            )
+        features = feature_matrix(request.inputs, self.name)
+        if self._n_features is not None and features.shape[1] != self._n_features:
+            raise BadRequest(
+                f"model {self.name!r} expects {self._n_features} features per row, the request"
+                f" has {features.shape[1]}"
+            )
+        results: dict[str, Any] = {}
+        for name in wanted:
+            if name not in results:
+                results[name] = self._call(estimator, name, features)
+        return InferenceResponse(
+            model_name=self.name,
+            model_version=self.version if self.version is not None else UNSET,
+            id=request.id,
+            outputs=[output_from_numpy(name, results[name]) for name in wanted],
+        )
+
+    def _call(self, estimator: Any, method: str, features: np.ndarray[Any, Any]) -> Any:
+        try:
+            result = getattr(estimator, method)(features)
+        except (ValueError, TypeError) as err:
+            # scikit-learn validates inputs with ValueError/TypeError (NaN, text in a numeric
+            # column, unseen categories): these are the request's fault, not the server's.
+            raise BadRequest(f"model {self.name!r}: {method} rejected the input: {err}") from err
+        if isinstance(result, list):
+            raise BadRequest(
+                f"model {self.name!r}: {method} returns one array per target (a multi-output"
+                " model); the sklearn runtime serves single-array outputs only"
+            )
+        return as_wire_array(result)
+
+    def inputs(self) -> list[MetadataTensor]:
+        if self.settings.inputs:
+            return list(self.settings.inputs)
+        width = -1 if self._n_features is None else self._n_features
+        return [MetadataTensor(name=INPUT_NAME, datatype="FP64", shape=[-1, width])]
+
+    def outputs(self) -> list[MetadataTensor]:
+        if self.settings.outputs:
+            return list(self.settings.outputs)
+        if self._estimator is None:
+            return []
+        return [method_metadata(self._estimator, name) for name in self._methods]
+
+    @property
+    def default_output(self) -> str:
+        """The output a request that names none gets."""
+        return self._default
