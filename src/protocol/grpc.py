@@ -4,7 +4,7 @@ Inference has a bytes-level fast path (``decode_infer_request`` / ``encode_infer
 reads and writes ModelInferRequest / ModelInferResponse directly, because generated pure-Python
 code decodes large repeated numeric fields very slowly. Every other message goes through the
 betterproto classes in ``protocol._proto`` (generated from ``src/protocol/inference.proto`` by
-``scripts/generate_proto.sh``) and the converters re-exported here.
+``tox -e proto``) and the converters re-exported here.
 
 Input tensors may arrive as ``raw_input_contents`` (zero-copy views) or typed ``contents``;
 responses always carry ``raw_output_contents``. Every malformed message raises ``ProtocolError``.
