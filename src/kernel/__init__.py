@@ -7,7 +7,7 @@ implementations), ``ModelSettings``, and the errors a runtime may raise.
 from __future__ import annotations
 
 from kernel.errors import BadRequest, InferenceError, KernelError
-from kernel.hookspecs import hookimpl
+from kernel.hookspecs import RegisterRuntime, hookimpl
 from kernel.model_settings import ModelParameters, ModelSettings
 from kernel.runtime import Runtime
 
@@ -17,6 +17,7 @@ __all__ = [
     "KernelError",
     "ModelParameters",
     "ModelSettings",
+    "RegisterRuntime",
     "Runtime",
     "__version__",
     "hookimpl",

@@ -7,6 +7,7 @@ __all__ = [
     "BadRequest",
     "InferenceError",
     "KernelError",
+    "ModelLoadError",
     "ModelNotFound",
     "ModelNotReady",
     "PayloadTooLarge",
@@ -24,6 +25,13 @@ class BadRequest(KernelError):
     """The request cannot be answered as sent (HTTP 400, gRPC INVALID_ARGUMENT).
 
     Runtimes raise it for inputs the model cannot take, or outputs it cannot give.
+    """
+
+
+class ModelLoadError(BadRequest):
+    """A repository load (or reload) failed; the message has each failing version's reason.
+
+    A ``BadRequest`` (HTTP 400, gRPC INVALID_ARGUMENT), as Triton answers a failed load.
     """
 
 

@@ -6,11 +6,13 @@ Hook signatures are public API: arguments are only ever added, never renamed or 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:
+    from kernel.lifecycle import Kernel
     from kernel.runtime import Runtime
 
 __all__ = ["RegisterRuntime", "hookimpl", "hookspec"]
@@ -34,4 +36,31 @@ def kernel_register_runtimes(register: RegisterRuntime) -> None:
     ``model-settings.json`` puts in ``implementation`` (``"sklearn"``); the class is also
     reachable by its class path (``"kernel_sklearn.SKLearnRuntime"``). Registering a name twice
     is a start-up error that names both plugins.
+    """
+
+
+@hookspec
+def kernel_startup(kernel: Kernel) -> Awaitable[None] | None:
+    """Run start-up work once the kernel has its runtimes, before any model loads.
+
+    Fires once per kernel start, in registration order. Return an awaitable (for example the
+    coroutine of an ``async def``) for the kernel to await, or ``None``. An exception fails the
+    start-up with a ``PluginLoadError`` that names the plugin.
+
+    Example::
+
+        @hookimpl
+        def kernel_startup(kernel):
+            async def connect():
+                await my_client.connect()
+            return connect()
+    """
+
+
+@hookspec
+def kernel_shutdown(kernel: Kernel) -> Awaitable[None] | None:
+    """Release what ``kernel_startup`` took, after every model has been unloaded.
+
+    Fires once per kernel stop. Return an awaitable or ``None``. An exception is logged with
+    the plugin's name and does not stop the other plugins' shut-down.
     """

@@ -74,7 +74,9 @@ class ModelSettings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
             if not candidate.is_absolute():
                 candidate = folder / candidate
             if not candidate.exists():
-                raise FileNotFoundError(f"model {self.name!r}: uri {str(candidate)!r} does not exist")
+                raise FileNotFoundError(
+                    f"model {self.name!r}: uri {str(candidate)!r} does not exist"
+                )
             return candidate
         for name in default_names:
             candidate = folder / name

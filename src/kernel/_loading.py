@@ -1,0 +1,79 @@
+"""Loading and unloading one model version, off the event loop.
+
+``load_version`` takes a version from LOADING to READY or UNAVAILABLE (with the reason);
+``retire_version`` takes it out of service once its requests in flight have finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from kernel.errors import KernelError, ModelLoadError
+from kernel.executor import Executor
+from kernel.models import ModelState, ModelVersion
+from kernel.registry import RuntimeRegistry
+from protocol.errors import ProtocolError
+
+__all__ = ["describe", "load_version", "retire_version"]
+
+logger = logging.getLogger("kernel")
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as a client or operator reads it: our own errors by their message,
+    anything else with its type (``KeyError: 'x'`` says more than ``'x'``)."""
+    if isinstance(exc, KernelError | ProtocolError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+async def load_version(mv: ModelVersion, registry: RuntimeRegistry, executor: Executor) -> None:
+    """Resolve, import and load one version; leaves it READY or UNAVAILABLE."""
+    started = time.perf_counter()
+    source = mv.source
+    try:
+        if source.settings is None:
+            raise ModelLoadError(source.error or "unusable model settings")
+        settings = source.settings
+        # In a thread: resolving may import the model's own .py file.
+        cls = await executor.call(registry.resolve, settings.implementation, source.folder)
+        await executor.prepare(cls)
+        runtime = cls(settings)
+        await executor.run(runtime.load)
+    except Exception as exc:
+        mv.state, mv.reason = ModelState.UNAVAILABLE, describe(exc)
+        logger.error("%s failed to load from %s: %s", mv.label(), source.folder, mv.reason)
+        return
+    mv.load_seconds = time.perf_counter() - started
+    mv.runtime = runtime
+    mv.runtime_name = registry.name_of(cls) or settings.implementation
+    mv.state, mv.reason = ModelState.READY, ""
+    logger.info(
+        "%s loaded (runtime %s) from %s in %.2f s",
+        mv.label(),
+        mv.runtime_name,
+        source.folder,
+        mv.load_seconds,
+    )
+
+
+async def retire_version(mv: ModelVersion, executor: Executor, grace: float) -> None:
+    """Take a version out of service: wait up to ``grace`` seconds for its requests in
+    flight, then unload its runtime. Errors are logged: an unload cannot be refused."""
+    if mv.state is ModelState.READY:
+        mv.state = ModelState.UNLOADING
+    runtime, mv.runtime = mv.runtime, None
+    if mv.inflight:
+        mv.idle = asyncio.Event()
+        try:
+            await asyncio.wait_for(mv.idle.wait(), grace)
+        except TimeoutError:
+            logger.warning("%s: unloading with %d request(s) in flight", mv.label(), mv.inflight)
+    if runtime is not None:
+        try:
+            await executor.run(runtime.unload)
+        except Exception as exc:
+            logger.error("%s: unload failed: %s", mv.label(), describe(exc))
+        logger.info("%s unloaded", mv.label())

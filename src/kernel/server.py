@@ -1,0 +1,135 @@
+"""``serve``: one event loop running the kernel, the REST server (hypercorn) and the gRPC
+server (grpclib) until SIGTERM or SIGINT.
+
+Start-up order: the kernel starts (plugins, runtimes, models begin loading), then both
+transports listen, so ``/v2/health/live`` answers while models load and ``/v2/health/ready``
+turns 200 when they are loaded. Shut-down: stop listening, let requests in flight finish
+(bounded by ``graceful_timeout``), unload every model, exit 0.
+
+Listening sockets are created here, not by hypercorn, so that a port in use is a clear error
+before anything serves, and so that a supervisor can later hand the same sockets to several
+processes. ``TCP_NODELAY`` is set on them; asyncio also sets it on every accepted connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from typing import Any
+
+from kernel.errors import SettingsError
+from kernel.lifecycle import Kernel
+from kernel.settings import ServerSettings
+
+__all__ = ["listen", "serve"]
+
+logger = logging.getLogger("kernel.server")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket with ``TCP_NODELAY``; ``SettingsError`` when it cannot bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve_http(
+    kernel: Kernel, settings: ServerSettings, sock: socket.socket, stop: asyncio.Event
+) -> None:
+    from hypercorn.asyncio import serve as hypercorn_serve
+    from hypercorn.config import Config
+
+    from kernel.rest.app import build_app
+
+    config = Config()
+    # hypercorn wraps the descriptor in a socket of its own; detach so only it closes it.
+    config.bind = [f"fd://{sock.detach()}"]
+    config.graceful_timeout = settings.graceful_timeout
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.include_server_header = False
+    # starlette's ASGI signature and hypercorn's ASGIFramework type are equivalent but
+    # written differently; mypy cannot see that.
+    app: Any = build_app(kernel, kernel, settings)
+    await hypercorn_serve(app, config, shutdown_trigger=stop.wait, mode="asgi")
+
+
+def _import_transports(settings: ServerSettings) -> None:
+    """Import the transports before models start loading: their imports take a good part of
+    a second, which would otherwise stall the loop mid-load and inflate the logged times."""
+    if settings.http_port:
+        import hypercorn.asyncio  # noqa: F401
+
+        import kernel.rest.app
+    if settings.grpc_port:
+        import kernel.grpc.server  # noqa: F401
+
+
+async def _serve(settings: ServerSettings) -> None:
+    _import_transports(settings)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    http_sock = listen(settings.host, settings.http_port) if settings.http_port else None
+    grpc_sock = listen(settings.host, settings.grpc_port) if settings.grpc_port else None
+    kernel = Kernel(settings)
+    started = time.perf_counter()
+    grpc_server = None
+    http_task: asyncio.Task[None] | None = None
+    try:
+        await kernel.start()
+        if grpc_sock is not None:
+            from kernel.grpc.server import build_server
+
+            grpc_server = build_server(kernel, kernel, settings)
+            await grpc_server.start(sock=grpc_sock)
+            logger.info("gRPC on %s:%d", settings.host, settings.grpc_port)
+        if http_sock is not None:
+            http_task = asyncio.create_task(_serve_http(kernel, settings, http_sock, stop))
+            logger.info("REST on http://%s:%d", settings.host, settings.http_port)
+        await kernel.wait_loaded()
+        logger.info(
+            "models loaded in %.2f s; ready: %s", time.perf_counter() - started, kernel.ready()
+        )
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if http_task is not None:
+            waiters.append(http_task)  # a REST server that dies ends the process
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        logger.info("shutting down: finishing requests in flight")
+    finally:
+        stop.set()
+        # New requests on open connections get 503 from here on; those in flight finish.
+        await kernel.drain(settings.graceful_timeout)
+        if http_task is not None:
+            await http_task
+        if grpc_server is not None:
+            grpc_server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(grpc_server.wait_closed(), settings.graceful_timeout)
+        await kernel.stop()
+        for sock in (http_sock, grpc_sock):
+            if sock is not None:
+                sock.close()  # no-op once a server took it over
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def serve(settings: ServerSettings) -> None:
+    """Serve until SIGTERM/SIGINT, then stop gracefully. Raises ``SettingsError`` for a port
+    that cannot be bound or a missing models folder."""
+    asyncio.run(_serve(settings))
