@@ -42,7 +42,8 @@ def _bfloat16() -> np.dtype[np.generic] | None:
         import ml_dtypes
     except ImportError:
         return None
-    return np.dtype(ml_dtypes.bfloat16)
+    bf16: np.dtype[np.generic] = np.dtype(ml_dtypes.bfloat16)
+    return bf16
 
 
 def _table() -> dict[str, Datatype]:

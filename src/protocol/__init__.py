@@ -1,0 +1,92 @@
+"""The V2 / Open Inference Protocol on its own: messages, datatypes, tensor codecs.
+
+Importable without the kernel. The REST codecs live in ``protocol.rest`` and the gRPC converters
+in ``protocol.grpc``; import those submodules where they are needed (this package stays light).
+"""
+
+from __future__ import annotations
+
+from protocol.datatypes import DATATYPES, Datatype, datatype_for_dtype, get_datatype
+from protocol.errors import ProtocolError
+from protocol.messages import (
+    UNSET,
+    ErrorResponse,
+    InferenceRequest,
+    InferenceResponse,
+    MetadataTensor,
+    ModelConfig,
+    ModelConfigInput,
+    ModelConfigOutput,
+    ModelMetadataResponse,
+    ModelReadyResponse,
+    Parameters,
+    RepositoryIndexEntry,
+    RepositoryIndexRequest,
+    RepositoryLoadRequest,
+    RepositoryUnloadRequest,
+    RequestInput,
+    RequestOutput,
+    ResponseOutput,
+    ServerLiveResponse,
+    ServerMetadataResponse,
+    ServerReadyResponse,
+    UnsetType,
+)
+from protocol.tensors import (
+    MAX_DIMS,
+    MAX_ELEMENTS,
+    as_tensor_array,
+    decode_bytes_elements,
+    element_count,
+    encode_bytes_elements,
+    input_from_numpy,
+    json_datatype,
+    output_from_numpy,
+    tensor_from_json,
+    tensor_from_raw,
+    tensor_to_json,
+    tensor_to_raw,
+)
+
+__all__ = [
+    "DATATYPES",
+    "MAX_DIMS",
+    "MAX_ELEMENTS",
+    "UNSET",
+    "Datatype",
+    "ErrorResponse",
+    "InferenceRequest",
+    "InferenceResponse",
+    "MetadataTensor",
+    "ModelConfig",
+    "ModelConfigInput",
+    "ModelConfigOutput",
+    "ModelMetadataResponse",
+    "ModelReadyResponse",
+    "Parameters",
+    "ProtocolError",
+    "RepositoryIndexEntry",
+    "RepositoryIndexRequest",
+    "RepositoryLoadRequest",
+    "RepositoryUnloadRequest",
+    "RequestInput",
+    "RequestOutput",
+    "ResponseOutput",
+    "ServerLiveResponse",
+    "ServerMetadataResponse",
+    "ServerReadyResponse",
+    "UnsetType",
+    "as_tensor_array",
+    "datatype_for_dtype",
+    "decode_bytes_elements",
+    "element_count",
+    "encode_bytes_elements",
+    "get_datatype",
+    "input_from_numpy",
+    "json_datatype",
+    "output_from_numpy",
+    "tensor_from_json",
+    "tensor_from_raw",
+    "tensor_to_json",
+    "tensor_to_raw",
+]
