@@ -1,7 +1,9 @@
 """kernel: a V2 / Open Inference Protocol model server with runtime plugins.
 
 The public API for plugin authors: ``Runtime`` (subclass it), ``hookimpl`` (mark hook
-implementations), ``ModelSettings``, and the errors a runtime may raise.
+implementations), ``ModelSettings``, the errors a runtime may raise, and the protocol pieces a
+runtime reads and builds: ``InferenceRequest`` (each input's ``data`` is a numpy array),
+``InferenceResponse`` and ``output_from_numpy``. See docs/plugins.md.
 """
 
 from __future__ import annotations
@@ -10,17 +12,23 @@ from kernel.errors import BadRequest, InferenceError, KernelError
 from kernel.hookspecs import RegisterRuntime, hookimpl
 from kernel.model_settings import ModelParameters, ModelSettings
 from kernel.runtime import Runtime
+from protocol.messages import InferenceRequest, InferenceResponse, ResponseOutput
+from protocol.tensors import output_from_numpy
 
 __all__ = [
     "BadRequest",
     "InferenceError",
+    "InferenceRequest",
+    "InferenceResponse",
     "KernelError",
     "ModelParameters",
     "ModelSettings",
     "RegisterRuntime",
+    "ResponseOutput",
     "Runtime",
     "__version__",
     "hookimpl",
+    "output_from_numpy",
 ]
 
 __version__ = "0.1.0"

@@ -62,15 +62,27 @@ def _free_port() -> int:
 def _serve(venv: Path, models: Path) -> Iterator[str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [venv / "bin" / "kernel", "serve", str(models), "--host", "127.0.0.1",
-         "--http-port", str(port), "--grpc-port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            venv / "bin" / "kernel",
+            "serve",
+            str(models),
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(port),
+            "--grpc-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert proc.poll() is None, f"kernel serve exited: {proc.stdout.read() if proc.stdout else ''}"
+            output = proc.stdout.read() if proc.poll() is not None and proc.stdout else ""
+            assert proc.poll() is None, f"kernel serve exited: {output}"
             try:
                 httpx.get(f"{base}/v2/health/live", timeout=1).raise_for_status()
                 break
@@ -109,8 +121,9 @@ def test_wheelhouse_install_by_name(tmp_path: Path) -> None:
     # wheelhouse, by name.
     deps = _third_party_requirements(kernel_wheel) + _third_party_requirements(plugin_wheel)
     _run(UV, "pip", "install", "--python", python, *deps)
-    _run(UV, "pip", "install", "--python", python, "--no-index", "--find-links", wheelhouse,
-         "kernel")
+    _run(
+        UV, "pip", "install", "--python", python, "--no-index", "--find-links", wheelhouse, "kernel"
+    )
     where = _run(python, "-c", "import kernel, kernel.runtime; print(kernel.__file__)")
     assert str(venv) in where
 
@@ -126,16 +139,28 @@ def test_wheelhouse_install_by_name(tmp_path: Path) -> None:
         assert entry["state"] == "UNAVAILABLE"
         assert "kernel[sklearn]" in entry["reason"]
 
-    _run(UV, "pip", "install", "--python", python, "--no-index", "--find-links", wheelhouse,
-         "kernel[sklearn]")
+    _run(
+        UV,
+        "pip",
+        "install",
+        "--python",
+        python,
+        "--no-index",
+        "--find-links",
+        wheelhouse,
+        "kernel[sklearn]",
+    )
     listed = _run(venv / "bin" / "kernel", "plugins")
     assert "sklearn" in listed
 
     with _serve(venv, models) as base:
         (entry,) = _wait_loaded(base)
         assert entry["state"] == "READY", entry
-        body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
-                            "data": [5.1, 3.5, 1.4, 0.2]}]}
+        body = {
+            "inputs": [
+                {"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}
+            ]
+        }
         answer = httpx.post(f"{base}/v2/models/iris/infer", json=body, timeout=10)
         assert answer.status_code == 200, answer.text
         (out,) = answer.json()["outputs"]

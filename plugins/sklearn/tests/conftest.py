@@ -13,10 +13,10 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from sklearn_support import LoadRuntime, save
 
 from kernel import ModelParameters, ModelSettings
 from kernel_sklearn import SKLearnRuntime
-from sklearn_support import LoadRuntime, save
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
+from sklearn_support import LoadRuntime, save
 
 from kernel import ModelParameters, ModelSettings
 from kernel.errors import SettingsError
 from kernel_sklearn import SKLearnRuntime
 from protocol.messages import InferenceRequest, RequestInput
-from sklearn_support import LoadRuntime, save
 
 pytestmark = pytest.mark.anyio
 

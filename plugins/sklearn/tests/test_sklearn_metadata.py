@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.svm import SVC
+from sklearn_support import LoadRuntime
 
 from protocol.messages import MetadataTensor
-from sklearn_support import LoadRuntime
 
 pytestmark = pytest.mark.anyio
 

@@ -9,11 +9,11 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
+from sklearn_support import LoadRuntime
 
 from kernel import BadRequest
 from protocol.datatypes import datatype_for_dtype
 from protocol.messages import InferenceRequest, RequestInput, RequestOutput, ResponseOutput
-from sklearn_support import LoadRuntime
 
 pytestmark = pytest.mark.anyio
 

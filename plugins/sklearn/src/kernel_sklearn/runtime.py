@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from protocol.tensors import output_from_numpy
 
 from kernel import BadRequest, Runtime
 from kernel.errors import SettingsError
@@ -18,6 +17,7 @@ from kernel_sklearn._methods import (
     method_metadata,
 )
 from protocol.messages import UNSET, InferenceRequest, InferenceResponse, MetadataTensor
+from protocol.tensors import output_from_numpy
 
 __all__ = ["MODEL_FILES", "SKLearnRuntime"]
 
