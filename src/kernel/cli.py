@@ -2,7 +2,8 @@
 
 ``kernel serve MODELS_DIR [--host H] [--http-port P] [--grpc-port Q] [--settings FILE]``
 serves every model below ``MODELS_DIR``; ``kernel plugins`` lists installed plugins, their
-versions and runtimes; ``kernel --version``.
+versions and runtimes; ``kernel init NAME [--directory DIR]`` scaffolds a runtime plugin
+distribution in ``DIR/NAME``; ``kernel --version``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING, ERROR")
 
     commands.add_parser("plugins", help="list installed plugins, their versions and runtimes")
+
+    init = commands.add_parser(
+        "init", help="scaffold a runtime plugin distribution (kernel-NAME) in ./NAME"
+    )
+    init.add_argument("name", metavar="NAME", help="the runtime name, e.g. 'onnx' or 'my-model'")
+    init.add_argument(
+        "--directory", default=".", metavar="DIR", help="where to create NAME/ (default: here)"
+    )
     return parser
 
 
@@ -89,12 +98,24 @@ def _plugins() -> int:
     return 0
 
 
+def _init(args: argparse.Namespace) -> int:
+    from kernel.scaffold import scaffold
+
+    target = scaffold(args.name, args.directory)
+    print(f"created {target}: distribution kernel-{args.name}, runtime {args.name!r}")
+    print(f"next: install it next to this kernel with `pip install -e {target}[test]`,")
+    print(f"then `kernel plugins` lists it and `pytest {target / 'tests'}` runs its test")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kernel`` command; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "init":
+            return _init(args)
         return _plugins()
     except KernelError as exc:
         print(f"kernel: error: {exc}", file=sys.stderr)
