@@ -1,0 +1,184 @@
+"""Start and stop the servers under test: ``kernel serve`` and the two ceilings."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wire
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def pin_prefix(core: int | None) -> list[str]:
+    """``taskset -c CORE`` when pinning, else nothing."""
+    return [] if core is None else ["taskset", "-c", str(core)]
+
+
+@dataclass
+class Server:
+    """A server process under test and the ports it listens on."""
+
+    name: str
+    argv: list[str]
+    http_port: int | None = None
+    grpc_port: int | None = None
+    log: Path | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, log_dir: Path) -> None:
+        """Launch the process with its output in ``log_dir/<name>.log``."""
+        self.log = log_dir / f"{self.name}.log"
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT)
+
+    def log_tail(self, lines: int = 20) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_ready(self, timeout: float) -> None:
+        """Wait until the REST readiness endpoint answers 200, or the gRPC port accepts."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            if self._ready():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def _ready(self) -> bool:
+        if self.http_port is not None:
+            url = f"http://127.0.0.1:{self.http_port}/v2/health/ready"
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    return bool(r.status == 200)
+            except (urllib.error.URLError, OSError):
+                return False
+        assert self.grpc_port is not None
+        try:
+            socket.create_connection(("127.0.0.1", self.grpc_port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def get_json(self, path: str) -> Any:
+        """GET a JSON document from the REST port."""
+        assert self.http_port is not None
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=5) as r:
+            return json.loads(r.read())
+
+
+def ceiling(
+    transport: str,
+    rows: int,
+    raw: bool,
+    core: int | None,
+    python: str,
+    outputs: tuple[wire.OutputSpec, ...],
+) -> Server:
+    """A ceiling server (not started) for one transport and response size."""
+    port = free_port()
+    argv = [
+        *pin_prefix(core),
+        python,
+        str(HERE / "ceilings.py"),
+        transport,
+        "--port",
+        str(port),
+        "--rows",
+        str(rows),
+        "--outputs",
+        wire.format_outputs(outputs),
+    ]
+    if raw:
+        argv.append("--raw")
+    name = f"ceiling{'-raw' if raw else ''}-{transport}-{rows}"
+    if transport == "rest":
+        return Server(name, argv, http_port=port)
+    return Server(name, argv, grpc_port=port)
+
+
+def kernel(command: str, repo: Path, core: int | None) -> Server:
+    """``kernel serve`` (not started) on free loopback ports for the model repository."""
+    http_port, grpc_port = free_port(), free_port()
+    argv = [
+        *pin_prefix(core),
+        *shlex.split(command),
+        "serve",
+        str(repo),
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(http_port),
+        "--grpc-port",
+        str(grpc_port),
+    ]
+    return Server("kernel", argv, http_port=http_port, grpc_port=grpc_port)
+
+
+def default_kernel_command() -> str:
+    """The ``kernel`` script next to this interpreter, else ``python -m kernel``."""
+    script = Path(sys.executable).parent / "kernel"
+    if script.exists() and os.access(script, os.X_OK):
+        return str(script)
+    return f"{sys.executable} -m kernel"
+
+
+def write_model_repository(root: Path) -> Path:
+    """Train the iris LogisticRegression into ``root/iris`` (model.joblib + model-settings.json)."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(x, y)
+    folder = root / "iris"
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, folder / "model.joblib")
+    settings = {
+        "name": "iris",
+        "implementation": "sklearn",
+        "parameters": {"uri": "./model.joblib"},
+    }
+    (folder / "model-settings.json").write_text(json.dumps(settings, indent=2))
+    return folder / "model.joblib"
