@@ -10,6 +10,8 @@ import asyncio
 import logging
 import time
 
+from kernel.codecs.registry import CodecRegistry
+from kernel.codecs.typed import typed_predict
 from kernel.errors import KernelError, ModelLoadError
 from kernel.executor import Executor
 from kernel.models import ModelState, ModelVersion
@@ -29,8 +31,16 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-async def load_version(mv: ModelVersion, registry: RuntimeRegistry, executor: Executor) -> None:
-    """Resolve, import and load one version; leaves it READY or UNAVAILABLE."""
+async def load_version(
+    mv: ModelVersion,
+    registry: RuntimeRegistry,
+    executor: Executor,
+    codecs: CodecRegistry | None = None,
+) -> None:
+    """Resolve, import and load one version; leaves it READY or UNAVAILABLE.
+
+    A runtime whose ``predict`` takes values gets its typed adapter (``mv.typed``), built once
+    here from the signature, with ``codecs`` (the built-in codecs when ``None``)."""
     started = time.perf_counter()
     source = mv.source
     try:
@@ -41,6 +51,11 @@ async def load_version(mv: ModelVersion, registry: RuntimeRegistry, executor: Ex
         cls = await executor.call(registry.resolve, settings.implementation, source.folder)
         await executor.prepare(cls)
         runtime = cls(settings)
+        if codecs is None:
+            from kernel.codecs.registry import default_registry
+
+            codecs = default_registry()
+        typed = typed_predict(runtime, codecs)
         await executor.run(runtime.load)
     except Exception as exc:
         mv.state, mv.reason = ModelState.UNAVAILABLE, describe(exc)
@@ -48,6 +63,7 @@ async def load_version(mv: ModelVersion, registry: RuntimeRegistry, executor: Ex
         return
     mv.load_seconds = time.perf_counter() - started
     mv.runtime = runtime
+    mv.typed = typed
     mv.runtime_name = registry.name_of(cls) or settings.implementation
     mv.state, mv.reason = ModelState.READY, ""
     logger.info(

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Protocol
 import pluggy
 
 if TYPE_CHECKING:
+    from kernel.codecs.base import RequestCodec, TensorCodec
     from kernel.lifecycle import Kernel
     from kernel.runtime import Runtime
 
-__all__ = ["RegisterRuntime", "hookimpl", "hookspec"]
+__all__ = ["RegisterCodec", "RegisterRuntime", "hookimpl", "hookspec"]
 
 PROJECT = "kernel"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -36,6 +37,40 @@ def kernel_register_runtimes(register: RegisterRuntime) -> None:
     ``model-settings.json`` puts in ``implementation`` (``"sklearn"``); the class is also
     reachable by its class path (``"kernel_sklearn.SKLearnRuntime"``). Registering a name twice
     is a start-up error that names both plugins.
+    """
+
+
+class RegisterCodec(Protocol):
+    """The ``register`` callback given to ``kernel_register_codecs``."""
+
+    def __call__(self, codec: TensorCodec | RequestCodec) -> None: ...
+
+
+@hookspec
+def kernel_register_codecs(register: RegisterCodec) -> None:
+    """Register content types: call ``register(codec)`` with a ``kernel.codecs.TensorCodec``
+    (input level) or ``kernel.codecs.RequestCodec`` (request level) instance.
+
+    Fires once, when the kernel builds its plugin manager at start-up, after
+    ``kernel_register_runtimes``. The codec's ``content_type`` is the name requests and model
+    settings use; registering a name twice at the same level is a start-up error that names
+    both plugins. The built-in codecs (``np``, ``str``, ``base64``, ``datetime``, ``pd``,
+    ``dict``) are registered this way by the built-in ``codecs`` plugin.
+
+    Example::
+
+        class UpperCodec(kernel.codecs.TensorCodec):
+            content_type = "upper"
+
+            def decode(self, tensor):
+                return [bytes(v).decode().upper() for v in tensor.data.reshape(-1)]
+
+            def encode(self, name, value):
+                ...
+
+        @hookimpl
+        def kernel_register_codecs(register):
+            register(UpperCodec())
     """
 
 

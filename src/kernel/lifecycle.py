@@ -25,6 +25,8 @@ from typing import Any
 import msgspec
 
 from kernel._loading import describe, load_version, retire_version
+from kernel.codecs.registry import CodecRegistry
+from kernel.codecs.wire import check_content_types
 from kernel.errors import (
     BadRequest,
     InferenceError,
@@ -95,6 +97,8 @@ class Kernel:
     ) -> None:
         self.settings = settings
         self.registry = RuntimeRegistry()
+        #: Content type -> codec, filled by the ``kernel_register_codecs`` hook at start.
+        self.codecs = CodecRegistry()
         self.metrics_registry = Metrics()
         self._extra_plugins = tuple(plugins)
         self._autoload = autoload
@@ -146,6 +150,7 @@ class Kernel:
             self._extra_plugins, environ=self._environ, autoload=self._autoload
         )
         self._plugins.register_runtimes(self.registry)
+        self._plugins.register_codecs(self.codecs)
         self._executor.start()
         self._started = True
         await self._plugins.startup(self)
@@ -218,7 +223,9 @@ class Kernel:
         A version that fails to load replaces nothing that is READY: the old one keeps
         serving. Returns the failure reasons.
         """
-        await asyncio.gather(*(load_version(mv, self.registry, self._executor) for mv in fresh))
+        await asyncio.gather(
+            *(load_version(mv, self.registry, self._executor, self.codecs) for mv in fresh)
+        )
         failures = []
         for mv in fresh:
             current = model.versions.get(mv.version)
@@ -320,10 +327,16 @@ class Kernel:
             if self._stopping:
                 raise ModelNotReady("the server is shutting down")
             runtime = require_ready(mv)
+            typed = mv.typed
+            if typed is None:
+                check_content_types(request, self.codecs)
             mv.inflight += 1
             self._inflight += 1
             try:
-                response = await self._executor.run(runtime.predict, request)
+                if typed is None:
+                    response = await self._executor.run(runtime.predict, request)
+                else:  # decode, predict and encode in one executor call
+                    response = await self._executor.run(typed, request)
             finally:
                 mv.finished()
                 self._inflight -= 1

@@ -10,6 +10,7 @@ import asyncio
 import enum
 from typing import Final
 
+from kernel.codecs.typed import TypedPredict
 from kernel.errors import ModelNotFound, ModelNotReady
 from kernel.repository import ModelSource, version_key
 from kernel.runtime import Runtime
@@ -57,6 +58,7 @@ class ModelVersion:
         "runtime_name",
         "source",
         "state",
+        "typed",
     )
 
     def __init__(self, source: ModelSource) -> None:
@@ -65,6 +67,8 @@ class ModelVersion:
         self.reason = ""
         self.runtime: Runtime | None = None
         self.runtime_name = ""
+        #: Set at load for a runtime whose ``predict`` takes values, not messages.
+        self.typed: TypedPredict | None = None
         self.load_seconds: float | None = None
         self.inflight = 0
         #: Set once ``inflight`` reaches 0 after the version stopped taking requests.
@@ -147,6 +151,17 @@ def require_ready(mv: ModelVersion) -> Runtime:
     raise ModelNotReady(f"{mv.label()} is not ready ({mv.state.value}){why}")
 
 
+def _inputs(mv: ModelVersion, runtime: Runtime) -> list[MetadataTensor]:
+    """The runtime's input metadata, else (typed runtimes) what ``predict``'s signature says."""
+    declared = list(runtime.inputs())
+    return declared if declared or mv.typed is None else mv.typed.inputs()
+
+
+def _outputs(mv: ModelVersion, runtime: Runtime) -> list[MetadataTensor]:
+    declared = list(runtime.outputs())
+    return declared if declared or mv.typed is None else mv.typed.outputs()
+
+
 def build_metadata(
     mv: ModelVersion, runtime: Runtime, versions: list[str]
 ) -> ModelMetadataResponse:
@@ -158,8 +173,8 @@ def build_metadata(
         name=mv.name,
         platform=platform,
         versions=[v for v in versions if v] or UNSET,
-        inputs=list(runtime.inputs()),
-        outputs=list(runtime.outputs()),
+        inputs=_inputs(mv, runtime),
+        outputs=_outputs(mv, runtime),
         parameters={"content_type": params.content_type} if params.content_type else UNSET,
     )
 
@@ -190,12 +205,12 @@ def build_config(mv: ModelVersion, runtime: Runtime) -> ModelConfig:
             ModelConfigInput(
                 name=t.name, data_type=_config_type(t.datatype), dims=_dims(t, batched)
             )
-            for t in runtime.inputs()
+            for t in _inputs(mv, runtime)
         ],
         output=[
             ModelConfigOutput(
                 name=t.name, data_type=_config_type(t.datatype), dims=_dims(t, batched)
             )
-            for t in runtime.outputs()
+            for t in _outputs(mv, runtime)
         ],
     )

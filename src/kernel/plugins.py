@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Final
 import pluggy
 
 from kernel import hookspecs
+from kernel.codecs.base import RequestCodec, TensorCodec
+from kernel.codecs.registry import CodecRegistry
 from kernel.errors import PluginLoadError
 from kernel.hookspecs import PROJECT
 from kernel.registry import RuntimeRegistry
@@ -51,7 +53,10 @@ logger = logging.getLogger("kernel.plugins")
 ENTRY_POINT_GROUP: Final = "kernel.plugins"
 
 #: Built-in plugins: (plugin name, module), registered like installed ones.
-DEFAULT_PLUGINS: Final[tuple[tuple[str, str], ...]] = (("echo", "kernel.default_plugins.echo"),)
+DEFAULT_PLUGINS: Final[tuple[tuple[str, str], ...]] = (
+    ("echo", "kernel.default_plugins.echo"),
+    ("codecs", "kernel.default_plugins.codecs"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +142,23 @@ class Plugins:
                 continue
             for name, runtime_class in pending:
                 registry.add(name, runtime_class, plugin_name)
+
+    def register_codecs(self, registry: CodecRegistry) -> None:
+        """Call ``kernel_register_codecs`` on every plugin, filling ``registry``.
+
+        A plugin whose hook raises is logged and skipped, and none of its codecs are kept; a
+        content type registered twice at one level raises ``PluginLoadError`` naming both
+        plugins.
+        """
+        for plugin_name, call in self._per_plugin("kernel_register_codecs"):
+            pending: list[TensorCodec | RequestCodec] = []
+            try:
+                call(register=pending.append)
+            except Exception as exc:
+                self._fail(plugin_name, f"kernel_register_codecs raised {_describe(exc)}")
+                continue
+            for codec in pending:
+                registry.add(codec, plugin_name)
 
     async def startup(self, kernel: Kernel) -> None:
         """Call ``kernel_startup`` on every plugin, awaiting what each returns."""

@@ -8,10 +8,10 @@ event loop, in its executor, so a runtime never has to think about threads.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from kernel.model_settings import ModelSettings
-from protocol.messages import InferenceRequest, InferenceResponse, MetadataTensor
+from protocol.messages import MetadataTensor
 
 __all__ = ["Runtime"]
 
@@ -44,8 +44,17 @@ class Runtime:
     async def load(self) -> None:
         """Load the model. Raise to fail the load; the message becomes the model's reason."""
 
-    async def predict(self, request: InferenceRequest) -> InferenceResponse:
-        """Answer one decoded request (inputs carry numpy arrays)."""
+    async def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """Answer one request. Subclasses define it in one of two forms:
+
+        - ``predict(self, request: InferenceRequest) -> InferenceResponse``: the decoded
+          request (inputs carry numpy arrays) and the response;
+        - typed: parameters named after the inputs and annotated with the value each wants
+          (``np.ndarray``, ``list[str]``, ``pandas.DataFrame``, ...), returning values; the
+          kernel decodes and encodes (see docs/plugins.md, "Typed runtimes").
+
+        The base signature takes anything so that both forms are valid overrides for mypy.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement predict()")
 
     async def unload(self) -> None:

@@ -100,8 +100,8 @@ def test_broken_plugin_is_skipped_and_named(
 ) -> None:
     with caplog.at_level(logging.ERROR, "kernel.plugins"):
         plugins = load_plugins(environ={})
-    assert [p.name for p in plugins.loaded] == ["echo", "alpha", "beta"]
-    alpha = plugins.loaded[1]
+    assert [p.name for p in plugins.loaded] == ["echo", "codecs", "alpha", "beta"]
+    alpha = plugins.loaded[2]
     assert (alpha.distribution, alpha.version) == ("kernel-alpha", "1.2.3")
     (failure,) = plugins.failed
     assert failure.name == "broken"
@@ -172,6 +172,27 @@ def test_hook_kernel_register_runtimes_raising_skips_plugin() -> None:
     plugins.register_runtimes(registry)
     assert registry.names() == ["echo"]  # nothing of the failing plugin is kept
     assert "framework missing" in plugins.failed[0].error
+
+
+def test_hook_kernel_register_codecs_raising_skips_plugin() -> None:
+    from kernel.codecs import CodecRegistry
+    from kernel.codecs.np import NumpyCodec
+
+    class Half(NumpyCodec):
+        content_type = "half"
+
+    class Raises:
+        @hookimpl
+        def kernel_register_codecs(self, register: Callable[[object], None]) -> None:
+            register(Half())
+            raise ImportError("codec library missing")
+
+    plugins = load_plugins([("raises", Raises())], environ={}, autoload=False)
+    registry = CodecRegistry()
+    plugins.register_codecs(registry)
+    # The built-in codecs plugin registered the same way; nothing of the failing one is kept.
+    assert registry.names() == ["base64", "datetime", "dict", "np", "pd", "str"]
+    assert "codec library missing" in plugins.failed[0].error
 
 
 class Lifecycle:
