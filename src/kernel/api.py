@@ -12,6 +12,7 @@ status codes in one table each.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Protocol
 
 from protocol.messages import (
@@ -51,8 +52,9 @@ class DataPlane(Protocol):
 
     def model_config(self, name: str, version: str | None) -> ModelConfig: ...
 
-    def metrics(self) -> bytes:
-        """Prometheus text exposition of the whole server."""
+    def metrics(self) -> bytes | Awaitable[bytes]:
+        """Prometheus text exposition of the whole server; awaitable when it must be gathered
+        from several processes (the multi-process server)."""
         ...
 
 

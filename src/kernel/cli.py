@@ -1,9 +1,10 @@
 """The ``kernel`` command.
 
-``kernel serve MODELS_DIR [--host H] [--http-port P] [--grpc-port Q] [--settings FILE]``
-serves every model below ``MODELS_DIR``; ``kernel plugins`` lists installed plugins, their
-versions and runtimes; ``kernel init NAME [--directory DIR]`` scaffolds a runtime plugin
-distribution in ``DIR/NAME``; ``kernel --version``.
+``kernel serve MODELS_DIR [--host H] [--http-port P] [--grpc-port Q] [--settings FILE]
+[--workers N]`` serves every model below ``MODELS_DIR`` from N processes; ``kernel plugins``
+lists installed plugins, their versions and runtimes; ``kernel init NAME [--directory DIR]``
+scaffolds a runtime plugin distribution in ``DIR/NAME``; ``kernel batch MODEL_DIR INPUT OUTPUT
+[--spark-master URL]`` scores a dataset on Spark (``kernel.batch``); ``kernel --version``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,30 @@ def _parser() -> argparse.ArgumentParser:
         "--settings", metavar="FILE", help="a settings.json read after MODELS_DIR/settings.json"
     )
     serve.add_argument("--log-level", help="DEBUG, INFO (default), WARNING, ERROR")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="server processes sharing the ports (default: the cores this process may use;"
+        " 1 serves from this process alone)",
+    )
 
     commands.add_parser("plugins", help="list installed plugins, their versions and runtimes")
+
+    batch = commands.add_parser(
+        "batch", help="score a Parquet/CSV dataset or a table with a model, on Spark"
+    )
+    batch.add_argument("model_dir", metavar="MODEL_DIR", help="one model's folder")
+    batch.add_argument("input", metavar="INPUT", help="a Parquet or CSV path, or a table name")
+    batch.add_argument("output", metavar="OUTPUT", help="where to write the Parquet result")
+    batch.add_argument("--spark-master", metavar="URL", help="local[N], spark://..., yarn, ...")
+    batch.add_argument(
+        "--input-format", default="auto", choices=["auto", "parquet", "csv", "table"]
+    )
+    batch.add_argument("--features", metavar="COLS", help="comma-separated feature columns")
+    batch.add_argument("--outputs", metavar="NAMES", help="comma-separated model outputs")
+    batch.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+    batch.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
 
     init = commands.add_parser(
         "init", help="scaffold a runtime plugin distribution (kernel-NAME) in ./NAME"
@@ -63,14 +86,14 @@ def _serve(args: argparse.Namespace) -> int:
             "http_port": args.http_port,
             "grpc_port": args.grpc_port,
             "log_level": args.log_level,
+            "workers": args.workers,
         },
     )
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
         raise SettingsError(f"log_level {settings.log_level!r} is not a logging level")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(settings)
-    return 0
+    return serve(settings)
 
 
 def _plugins() -> int:
@@ -108,12 +131,39 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from kernel.batch import BatchJob, parse_conf, run_batch
+
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result = run_batch(
+        BatchJob(
+            args.model_dir,
+            args.input,
+            args.output,
+            spark_master=args.spark_master,
+            input_format=args.input_format,
+            features=_names(args.features),
+            outputs=_names(args.outputs),
+            overwrite=args.overwrite,
+            conf=parse_conf(args.conf),
+        )
+    )
+    print(f"scored {result.output_rows} rows -> {args.output} ({', '.join(result.columns)})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kernel`` command; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "batch":
+            return _batch(args)
         if args.command == "init":
             return _init(args)
         return _plugins()

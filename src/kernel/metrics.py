@@ -9,10 +9,12 @@ for every request.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
-__all__ = ["DURATION_BUCKETS", "Metrics"]
+import msgspec
+
+__all__ = ["DURATION_BUCKETS", "Metrics", "MetricsSnapshot", "merge_snapshots"]
 
 #: Seconds; a 1-row model answers in well under a millisecond, a large batch in seconds.
 DURATION_BUCKETS: Final = (
@@ -33,6 +35,10 @@ DURATION_BUCKETS: Final = (
 )
 
 STATES: Final = ("LOADING", "READY", "UNAVAILABLE", "UNLOADING")
+
+#: When server processes disagree on a model version's state, the one reported: the first of
+#: these any process is in (so READY only when every process is READY).
+_STATE_PRECEDENCE: Final = ("UNAVAILABLE", "LOADING", "UNLOADING", "READY")
 
 _Labels = tuple[str, ...]
 
@@ -66,6 +72,56 @@ class _Histogram:
         self.sum += value
 
 
+class MetricsSnapshot(msgspec.Struct, array_like=True, frozen=True):
+    """One process's metrics as plain data, for the multi-process server to merge.
+
+    ``requests`` / ``errors``: ``(labels, count)``; ``durations``: ``(labels, bucket counts,
+    sum)``; ``models``: ``(model, version, state, load_seconds)``.
+    """
+
+    requests: list[tuple[tuple[str, ...], int]]
+    errors: list[tuple[tuple[str, ...], int]]
+    durations: list[tuple[tuple[str, ...], list[int], float]]
+    models: list[tuple[str, str, str, float | None]]
+
+
+def merge_snapshots(snapshots: Sequence[MetricsSnapshot]) -> bytes:
+    """The text exposition of the whole server from each process's snapshot.
+
+    Counters and histogram buckets (and sums) are added. Gauges: a model version's
+    ``kernel_model_load_seconds`` is the slowest process's; its ``kernel_model_state`` is READY
+    only when every process that holds it is READY, otherwise the first state of
+    UNAVAILABLE, LOADING, UNLOADING any process is in.
+    """
+    merged = Metrics()
+    for snap in snapshots:
+        for key, count in snap.requests:
+            merged._requests[key] = merged._requests.get(key, 0) + count
+        for key, count in snap.errors:
+            merged._errors[key] = merged._errors.get(key, 0) + count
+        for key, counts, total in snap.durations:
+            hist = merged._durations.get(key)
+            if hist is None:
+                hist = merged._durations[key] = _Histogram()
+            hist.counts = [a + b for a, b in zip(hist.counts, counts, strict=True)]
+            hist.sum += total
+    states: dict[tuple[str, str], list[str]] = {}
+    loads: dict[tuple[str, str], float | None] = {}
+    for snap in snapshots:
+        for model, version, state, seconds in snap.models:
+            states.setdefault((model, version), []).append(state)
+            before = loads.get((model, version))
+            if seconds is not None and (before is None or seconds > before):
+                loads[(model, version)] = seconds
+            else:
+                loads.setdefault((model, version), before)
+    models = [
+        (m, v, next((s for s in _STATE_PRECEDENCE if s in seen), seen[0]), loads.get((m, v)))
+        for (m, v), seen in states.items()
+    ]
+    return merged.render(models)
+
+
 class Metrics:
     """The kernel's request metrics; ``render()`` writes them with the models' gauges."""
 
@@ -91,6 +147,17 @@ class Metrics:
         if histogram is None:
             histogram = self._durations[hkey] = _Histogram()
         histogram.observe(seconds)
+
+    def snapshot(
+        self, models: Iterable[tuple[str, str, str, float | None]] = ()
+    ) -> MetricsSnapshot:
+        """These metrics as plain data (see ``merge_snapshots``); ``models`` as for ``render``."""
+        return MetricsSnapshot(
+            requests=list(self._requests.items()),
+            errors=list(self._errors.items()),
+            durations=[(k, list(h.counts), h.sum) for k, h in self._durations.items()],
+            models=list(models),
+        )
 
     def render(self, models: Iterable[tuple[str, str, str, float | None]] = ()) -> bytes:
         """The text exposition of every metric.

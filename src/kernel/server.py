@@ -7,8 +7,9 @@ turns 200 when they are loaded. Shut-down: stop listening, let requests in fligh
 (bounded by ``graceful_timeout``), unload every model, exit 0.
 
 Listening sockets are created here, not by hypercorn, so that a port in use is a clear error
-before anything serves, and so that a supervisor can later hand the same sockets to several
-processes. ``TCP_NODELAY`` is set on them; asyncio also sets it on every accepted connection.
+before anything serves, and so that the supervisor (``--workers`` above 1, see
+``kernel.supervisor``) can hand the same sockets to several server processes. ``TCP_NODELAY``
+is set on them; asyncio also sets it on every accepted connection.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import logging
 import signal
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernel.errors import SettingsError
-from kernel.lifecycle import Kernel
 from kernel.settings import ServerSettings
 
-__all__ = ["listen", "serve"]
+if TYPE_CHECKING:  # the supervisor imports ``listen`` only: keep it light
+    from kernel.api import ControlPlane, DataPlane
+    from kernel.lifecycle import Kernel
+
+__all__ = ["import_transports", "listen", "run_server", "serve"]
 
 logger = logging.getLogger("kernel.server")
 
@@ -47,7 +51,11 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 async def _serve_http(
-    kernel: Kernel, settings: ServerSettings, sock: socket.socket, stop: asyncio.Event
+    data: DataPlane,
+    control: ControlPlane,
+    settings: ServerSettings,
+    sock: socket.socket,
+    stop: asyncio.Event,
 ) -> None:
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config
@@ -61,13 +69,16 @@ async def _serve_http(
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.include_server_header = False
+    # hypercorn closes a keep-alive connection after 1000 requests by default; clients then pay
+    # a reconnect (and the server a new connection's set-up) every 1000 inferences for nothing.
+    config.keep_alive_max_requests = 2**31 - 1
     # starlette's ASGI signature and hypercorn's ASGIFramework type are equivalent but
     # written differently; mypy cannot see that.
-    app: Any = build_app(kernel, kernel, settings)
+    app: Any = build_app(data, control, settings)
     await hypercorn_serve(app, config, shutdown_trigger=stop.wait, mode="asgi")
 
 
-def _import_transports(settings: ServerSettings) -> None:
+def import_transports(settings: ServerSettings) -> None:
     """Import the transports before models start loading: their imports take a good part of
     a second, which would otherwise stall the loop mid-load and inflate the logged times."""
     if settings.http_port:
@@ -78,16 +89,18 @@ def _import_transports(settings: ServerSettings) -> None:
         import kernel.grpc.server  # noqa: F401
 
 
-async def _serve(settings: ServerSettings) -> None:
-    _import_transports(settings)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-
-    http_sock = listen(settings.host, settings.http_port) if settings.http_port else None
-    grpc_sock = listen(settings.host, settings.grpc_port) if settings.grpc_port else None
-    kernel = Kernel(settings)
+async def run_server(
+    settings: ServerSettings,
+    kernel: Kernel,
+    http_sock: socket.socket | None,
+    grpc_sock: socket.socket | None,
+    stop: asyncio.Event,
+    planes: tuple[DataPlane, ControlPlane] | None = None,
+) -> None:
+    """Serve ``kernel`` on the given listening sockets until ``stop`` is set, then drain and
+    stop it. ``planes`` replaces the kernel as the transports' data and control planes (the
+    multi-process server's coordinating planes); the sockets are closed on return."""
+    data, control = planes if planes is not None else (kernel, kernel)
     started = time.perf_counter()
     grpc_server = None
     http_task: asyncio.Task[None] | None = None
@@ -96,11 +109,11 @@ async def _serve(settings: ServerSettings) -> None:
         if grpc_sock is not None:
             from kernel.grpc.server import build_server
 
-            grpc_server = build_server(kernel, kernel, settings)
+            grpc_server = build_server(data, control, settings)
             await grpc_server.start(sock=grpc_sock)
             logger.info("gRPC on %s:%d", settings.host, settings.grpc_port)
         if http_sock is not None:
-            http_task = asyncio.create_task(_serve_http(kernel, settings, http_sock, stop))
+            http_task = asyncio.create_task(_serve_http(data, control, settings, http_sock, stop))
             logger.info("REST on http://%s:%d", settings.host, settings.http_port)
         await kernel.wait_loaded()
         logger.info(
@@ -125,11 +138,35 @@ async def _serve(settings: ServerSettings) -> None:
         for sock in (http_sock, grpc_sock):
             if sock is not None:
                 sock.close()  # no-op once a server took it over
+
+
+async def _serve(settings: ServerSettings) -> None:
+    import_transports(settings)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        http_sock = listen(settings.host, settings.http_port) if settings.http_port else None
+        grpc_sock = listen(settings.host, settings.grpc_port) if settings.grpc_port else None
+        from kernel.lifecycle import Kernel
+
+        await run_server(settings, Kernel(settings), http_sock, grpc_sock, stop)
+    finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
 
 
-def serve(settings: ServerSettings) -> None:
-    """Serve until SIGTERM/SIGINT, then stop gracefully. Raises ``SettingsError`` for a port
-    that cannot be bound or a missing models folder."""
+def serve(settings: ServerSettings) -> int:
+    """Serve until SIGTERM/SIGINT, then stop gracefully; the exit code. Raises
+    ``SettingsError`` for a port that cannot be bound or a missing models folder.
+
+    With ``settings.workers`` above 1 a supervisor (``kernel.supervisor``) owns the sockets
+    and runs that many server processes; with 1 this process serves alone, as before.
+    """
+    if settings.workers > 1:
+        from kernel.supervisor import supervise
+
+        return supervise(settings)
     asyncio.run(_serve(settings))
+    return 0

@@ -10,6 +10,7 @@ is a ``SettingsError`` that names it and the file, because a typo must not pass 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -19,7 +20,7 @@ from msgspec import Meta, Struct
 
 from kernel.errors import SettingsError
 
-__all__ = ["ENV_PREFIX", "ServerSettings", "load_settings"]
+__all__ = ["ENV_PREFIX", "ServerSettings", "available_cores", "load_settings"]
 
 logger = logging.getLogger("kernel.settings")
 
@@ -29,6 +30,11 @@ ENV_PREFIX: Final = "KERNEL_"
 DEFAULT_MAX_REQUEST_SIZE: Final = 128 * 1024 * 1024
 
 Port = Annotated[int, Meta(ge=0, le=65535)]
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    return len(os.sched_getaffinity(0))
 
 
 class ServerSettings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -48,8 +54,9 @@ class ServerSettings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     #: is unloaded after a reload or unload).
     graceful_timeout: Annotated[float, Meta(ge=0)] = 30.0
     strict_readiness: bool = True
-    #: Server processes (used by the multi-process server; 1 = this process only).
-    workers: Annotated[int, Meta(ge=1)] = 1
+    #: Server processes sharing the ports, each with its own copy of the models (default:
+    #: the cores this process may run on); 1 serves from the ``kernel serve`` process alone.
+    workers: Annotated[int, Meta(ge=1)] = msgspec.field(default_factory=available_cores)
     #: Threads running runtime load/predict/unload; 0 picks a default from the CPU count.
     executor_threads: Annotated[int, Meta(ge=0)] = 0
     model_repository_root: str = "."

@@ -162,9 +162,12 @@ def _wait_ready(server: Server, models: list[str] | None) -> None:
 
 @contextlib.contextmanager
 def serve(
-    models_dir: Path, log_dir: Path, ready_models: list[str] | None = None
+    models_dir: Path, log_dir: Path, ready_models: list[str] | None = None, workers: int = 1
 ) -> Iterator[Server]:
-    """Run ``kernel serve models_dir`` on free loopback ports until the block ends."""
+    """Run ``kernel serve models_dir`` on free loopback ports until the block ends.
+
+    One server process by default (cheaper; the multi-process server has its own tests in
+    tests/supervisor, which pass ``workers``)."""
     http_port, grpc_port = free_port(), free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"kernel-{http_port}.log"
@@ -178,6 +181,8 @@ def serve(
         str(http_port),
         "--grpc-port",
         str(grpc_port),
+        "--workers",
+        str(workers),
     ]
     # The operator's KERNEL_* variables must not leak into what the test asserts.
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERNEL_")}

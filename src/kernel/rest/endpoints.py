@@ -117,7 +117,10 @@ class Endpoints:
         return JSONStructResponse(self.data.model_config(params["model"], params.get("version")))
 
     async def metrics(self, request: Request) -> WireResponse:
-        return WireResponse(self.data.metrics(), media_type=PROMETHEUS_TEXT)
+        text = self.data.metrics()
+        if not isinstance(text, bytes):  # the multi-process server gathers it from every process
+            text = await text
+        return WireResponse(text, media_type=PROMETHEUS_TEXT)
 
     # --- model repository -----------------------------------------------------------------
 
