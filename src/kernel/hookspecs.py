@@ -6,17 +6,21 @@ Hook signatures are public API: arguments are only ever added, never renamed or 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from kernel.api import ControlPlane, DataPlane
     from kernel.codecs.base import RequestCodec, TensorCodec
     from kernel.lifecycle import Kernel
     from kernel.runtime import Runtime
 
-__all__ = ["RegisterCodec", "RegisterRuntime", "hookimpl", "hookspec"]
+__all__ = ["RegisterCodec", "RegisterRoute", "RegisterRuntime", "hookimpl", "hookspec"]
 
 PROJECT = "kernel"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -98,4 +102,40 @@ def kernel_shutdown(kernel: Kernel) -> Awaitable[None] | None:
 
     Fires once per kernel stop. Return an awaitable or ``None``. An exception is logged with
     the plugin's name and does not stop the other plugins' shut-down.
+    """
+
+
+class RegisterRoute(Protocol):
+    """The ``register`` callback given to ``kernel_register_routes``."""
+
+    def __call__(
+        self,
+        path: str,
+        endpoint: Callable[[Request], Awaitable[Response]],
+        *,
+        methods: Sequence[str] = ("GET",),
+    ) -> None: ...
+
+
+@hookspec
+def kernel_register_routes(register: RegisterRoute, data: DataPlane, control: ControlPlane) -> None:
+    """Add HTTP routes to the REST server: call ``register(path, endpoint, methods=[...])``.
+
+    Fires once per REST app, when the server builds it (after ``kernel_startup``; models may
+    still be loading). ``path`` is a starlette path (``"/v2/models/{model}/explain"``);
+    ``endpoint`` is ``async def endpoint(request: starlette.requests.Request) -> Response``.
+    ``data`` and ``control`` are the planes the transports use: call models through
+    ``data.infer`` so metrics, draining and worker processes apply. Bodies are read bounded by
+    ``max_request_size`` (413) before the endpoint runs, and an exception the endpoint raises
+    is answered from the kernel's error table. A path and method the kernel or another plugin
+    already serves is a start-up error naming both.
+
+    Example::
+
+        @hookimpl
+        def kernel_register_routes(register, data):
+            async def hello(request):
+                return PlainTextResponse("ready" if data.ready() else "loading")
+
+            register("/hello", hello)
     """

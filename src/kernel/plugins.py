@@ -36,6 +36,7 @@ from kernel.registry import RuntimeRegistry
 from kernel.runtime import Runtime
 
 if TYPE_CHECKING:
+    from kernel.api import ControlPlane, DataPlane
     from kernel.lifecycle import Kernel
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "PluginFailure",
     "PluginInfo",
+    "PluginRoute",
     "PluginSwitches",
     "Plugins",
     "load_plugins",
@@ -78,6 +80,16 @@ class PluginFailure:
     distribution: str
     version: str
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class PluginRoute:
+    """An HTTP route a plugin registered through ``kernel_register_routes``."""
+
+    plugin: str
+    path: str
+    methods: tuple[str, ...]
+    endpoint: Callable[..., Any]
 
 
 def _names(value: str) -> frozenset[str]:
@@ -159,6 +171,40 @@ class Plugins:
                 continue
             for codec in pending:
                 registry.add(codec, plugin_name)
+
+    def register_routes(self, data: DataPlane, control: ControlPlane) -> list[PluginRoute]:
+        """Call ``kernel_register_routes`` on every plugin; the routes, each with its plugin.
+
+        A plugin whose hook raises, or registers a malformed route, is logged and none of its
+        routes are served (the plugin keeps its runtimes: the kernel is already running).
+        """
+        routes: list[PluginRoute] = []
+        for plugin_name, call in self._per_plugin("kernel_register_routes"):
+            pending: list[PluginRoute] = []
+
+            def register(
+                path: str, endpoint: Callable[..., Any], *, methods: Sequence[str] = ("GET",)
+            ) -> None:
+                if not isinstance(path, str) or not path.startswith("/"):
+                    raise ValueError(f"route path {path!r} does not start with '/'")
+                if isinstance(methods, str) or not methods:
+                    raise ValueError(f"route {path!r}: methods must be a list like ['POST']")
+                if not callable(endpoint):
+                    raise ValueError(f"route {path!r}: endpoint is not callable")
+                verbs = tuple(str(m).upper() for m in methods)
+                pending.append(PluginRoute(plugin_name, path, verbs, endpoint))  # noqa: B023
+
+            try:
+                call(register=register, data=data, control=control)
+            except Exception as exc:
+                logger.error(
+                    "plugin %r failed in kernel_register_routes, its routes are not served: %s",
+                    plugin_name,
+                    _describe(exc),
+                )
+                continue
+            routes.extend(pending)
+        return routes
 
     async def startup(self, kernel: Kernel) -> None:
         """Call ``kernel_startup`` on every plugin, awaiting what each returns."""

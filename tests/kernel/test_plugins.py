@@ -255,6 +255,29 @@ async def test_hook_kernel_shutdown_error_is_logged(
     assert any("flush failed" in r.getMessage() for r in caplog.records)
 
 
+def test_hook_kernel_register_routes() -> None:
+    """Routes are collected per plugin, with their methods upper-cased and the planes given."""
+    seen: list[object] = []
+
+    async def endpoint(request: object) -> None: ...
+
+    class Routes:
+        @hookimpl
+        def kernel_register_routes(self, register: Any, data: object, control: object) -> None:
+            seen.extend([data, control])
+            register("/a", endpoint)
+            register("/b/{x}", endpoint, methods=["post", "PUT"])
+
+    plugins = load_plugins([("routes", Routes())], autoload=False)
+    data, control = object(), object()
+    routes = plugins.register_routes(data, control)  # type: ignore[arg-type]
+    assert seen == [data, control]
+    assert [(r.plugin, r.path, r.methods) for r in routes] == [
+        ("routes", "/a", ("GET",)),
+        ("routes", "/b/{x}", ("POST", "PUT")),
+    ]
+
+
 def test_every_hook_has_a_test() -> None:
     from kernel import hookspecs
 

@@ -9,6 +9,7 @@ middleware of its own: each endpoint answers its own errors through the one tabl
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,8 +20,12 @@ from starlette.routing import BaseRoute, Route
 from kernel.api import ControlPlane, DataPlane
 from kernel.rest.endpoints import Endpoints, RestSettings
 from kernel.rest.errors import error_response
+from kernel.rest.plugin_routes import plugin_routes, plugins_of
 from kernel.rest.responses import JSONStructResponse
 from protocol.messages import ErrorResponse
+
+if TYPE_CHECKING:
+    from kernel.plugins import Plugins
 
 __all__ = ["RestSettings", "build_app"]
 
@@ -86,15 +91,25 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONStructResponse(ErrorResponse(error=message), exc.status_code, extra)
 
 
-def build_app(data: DataPlane, control: ControlPlane, settings: RestSettings) -> Starlette:
+def build_app(
+    data: DataPlane,
+    control: ControlPlane,
+    settings: RestSettings,
+    *,
+    plugins: Plugins | None = None,
+) -> Starlette:
     """Build the REST app for one kernel.
 
     ``settings`` needs ``max_request_size`` (bytes): bodies over it are answered 413 without
     being kept. An optional ``metrics`` attribute set to false leaves out ``GET /metrics``.
+    ``plugins`` add routes through ``kernel_register_routes`` (by default the started kernel's
+    behind ``data``), served after the kernel's own.
     The app has no lifespan: whoever runs it owns the kernel's start and stop.
     """
     endpoints = Endpoints(data, control, settings)
     metrics = bool(getattr(settings, "metrics", True))
-    return Starlette(
-        routes=_routes(endpoints, metrics), exception_handlers={HTTPException: _http_error}
-    )
+    routes = _routes(endpoints, metrics)
+    plugins = plugins if plugins is not None else plugins_of(data)
+    if plugins is not None:
+        routes += plugin_routes(plugins, data, control, settings.max_request_size, routes)
+    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
