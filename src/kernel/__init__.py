@@ -3,7 +3,9 @@
 The public API for plugin authors: ``Runtime`` (subclass it), ``hookimpl`` (mark hook
 implementations), ``ModelSettings``, the errors a runtime may raise, and the protocol pieces a
 runtime reads and builds: ``InferenceRequest`` (each input's ``data`` is a numpy array),
-``InferenceResponse`` and ``output_from_numpy``. See docs/plugins.md.
+``InferenceResponse`` and ``output_from_numpy``; and what most runtimes do around the framework
+call (``kernel.runtime_helpers``: ``requested_outputs``, ``default_output``, ``feature_matrix``,
+``int_setting``, ...). See docs/plugins.md.
 """
 
 from __future__ import annotations
@@ -12,6 +14,15 @@ from kernel.errors import BadRequest, InferenceError, KernelError
 from kernel.hookspecs import RegisterRuntime, hookimpl
 from kernel.model_settings import ModelParameters, ModelSettings
 from kernel.runtime import Runtime
+from kernel.runtime_helpers import (
+    default_output,
+    feature_column,
+    feature_matrix,
+    int_setting,
+    label_datatype,
+    requested_outputs,
+    tensor_array,
+)
 from protocol.messages import InferenceRequest, InferenceResponse, ResponseOutput
 from protocol.tensors import output_from_numpy
 
@@ -27,8 +38,15 @@ __all__ = [
     "ResponseOutput",
     "Runtime",
     "__version__",
+    "default_output",
+    "feature_column",
+    "feature_matrix",
     "hookimpl",
+    "int_setting",
+    "label_datatype",
     "output_from_numpy",
+    "requested_outputs",
+    "tensor_array",
 ]
 
 __version__ = "0.1.0"

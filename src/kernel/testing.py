@@ -19,6 +19,9 @@ comes with the kernel). A plugin is a pluggy plugin object (a module or an insta
 ``@kernel.hookimpl`` functions, installed or not) or the entry-point name of an installed one.
 Nothing else loads but the kernel's built-ins: the test sees the same kernel whatever else is
 installed. The clients use only the kernel's own dependencies (``http.client`` and grpclib).
+
+``entry_point``, ``registered_runtimes`` and ``imported_with`` (from ``kernel.plugin_checks``)
+check the plugin's boundary without a server.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import numpy.typing as npt
 from kernel.errors import KernelError, PluginLoadError
 from kernel.lifecycle import Kernel
 from kernel.models import ModelState
+from kernel.plugin_checks import entry_point, imported_with, registered_runtimes
 from kernel.settings import ServerSettings
 from protocol.messages import InferenceRequest, InferenceResponse, RequestInput
 from protocol.tensors import input_from_numpy
@@ -54,6 +58,9 @@ __all__ = [
     "TestServer",
     "TestServerSync",
     "build_request",
+    "entry_point",
+    "imported_with",
+    "registered_runtimes",
     "serve_plugins",
     "serve_plugins_sync",
 ]

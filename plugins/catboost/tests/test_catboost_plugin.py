@@ -3,33 +3,22 @@ until a load."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from importlib.metadata import entry_points
 from pathlib import Path
 
-import pluggy
-
 import kernel_catboost
-from kernel import Runtime, hookspecs
 from kernel.registry import RuntimeRegistry
+from kernel.testing import entry_point, imported_with, registered_runtimes
 from kernel_catboost import CatBoostRuntime
 
 
 def test_entry_point_names_the_module() -> None:
-    (ep,) = [ep for ep in entry_points(group="kernel.plugins") if ep.name == "catboost"]
+    ep = entry_point("catboost")
     assert ep.value == "kernel_catboost"
     assert ep.load() is kernel_catboost
 
 
 def test_hook_registers_the_runtime() -> None:
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    pm.register(kernel_catboost, name="catboost")
-    pm.check_pending()
-    registered: list[tuple[str, type[Runtime]]] = []
-    pm.hook.kernel_register_runtimes(register=lambda name, cls: registered.append((name, cls)))
-    assert registered == [("catboost", CatBoostRuntime)]
+    assert registered_runtimes(kernel_catboost) == [("catboost", CatBoostRuntime)]
     assert CatBoostRuntime.framework_modules == ("catboost",)
 
 
@@ -41,6 +30,4 @@ def test_every_name_resolves_to_the_runtime(tmp_path: Path) -> None:
 
 
 def test_importing_the_plugin_does_not_import_catboost() -> None:
-    code = "import kernel_catboost, sys; print('catboost' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False"]
+    assert imported_with("kernel_catboost", "catboost") == []

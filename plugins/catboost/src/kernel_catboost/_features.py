@@ -23,28 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from kernel import BadRequest
+from kernel import BadRequest, feature_column, tensor_array
 from kernel_catboost._model import ModelInfo
 from protocol.messages import RequestInput
 
 __all__ = ["model_rows"]
 
 Array = np.ndarray[Any, Any]
-
-
-def _as_array(tensor: RequestInput) -> Array:
-    """The tensor's data as an array of its declared shape."""
-    data = tensor.data
-    array = data if isinstance(data, np.ndarray) else np.asarray(data)
-    shape = tuple(tensor.shape)
-    if array.shape != shape:
-        if array.size != int(np.prod(shape, dtype=np.int64)):
-            raise BadRequest(
-                f"input {tensor.name!r}: shape {list(shape)} needs"
-                f" {int(np.prod(shape, dtype=np.int64))} elements, the data has {array.size}"
-            )
-        array = array.reshape(shape)
-    return array
 
 
 def _is_text(tensor: RequestInput, array: Array) -> bool:
@@ -83,18 +68,6 @@ def _numbers(name: str, column: Array) -> Array:
         raise BadRequest(message) from err
 
 
-def _column(tensor: RequestInput) -> Array:
-    array = _as_array(tensor)
-    if array.ndim == 1:
-        return array
-    if array.ndim == 2 and array.shape[1] == 1:
-        return array[:, 0]
-    raise BadRequest(
-        f"input {tensor.name!r} has shape {list(array.shape)}: with several inputs each one is a"
-        " single feature column, [rows] or [rows, 1]"
-    )
-
-
 def _by_feature(inputs: list[RequestInput], info: ModelInfo, model: str) -> list[RequestInput]:
     """The inputs in the model's feature order: by name, or as sent when no name is a feature."""
     names = [tensor.name for tensor in inputs]
@@ -128,7 +101,7 @@ def _by_feature(inputs: list[RequestInput], info: ModelInfo, model: str) -> list
 
 def _single(tensor: RequestInput, info: ModelInfo, model: str) -> Array:
     """The one input as a ``[rows, features]`` matrix of the model's width."""
-    array = _as_array(tensor)
+    array = tensor_array(tensor)
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     elif array.ndim != 2:
@@ -159,7 +132,7 @@ def _columns(inputs: list[RequestInput], info: ModelInfo, model: str) -> list[tu
         matrix = _single(tensor, info, model)
         return [(f"input {tensor.name!r} column {i}", matrix[:, i]) for i in range(matrix.shape[1])]
     ordered = _by_feature(inputs, info, model)
-    columns = [(f"input {tensor.name!r}", _column(tensor)) for tensor in ordered]
+    columns = [(f"input {tensor.name!r}", feature_column(tensor)) for tensor in ordered]
     rows = {column.shape[0] for _, column in columns}
     if len(rows) > 1:
         counts = ", ".join(f"{label}: {column.shape[0]}" for label, column in columns)

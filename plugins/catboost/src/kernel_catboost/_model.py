@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from protocol.datatypes import datatype_for_dtype
-from protocol.errors import ProtocolError
+from kernel import label_datatype
 from protocol.messages import MetadataTensor
 
 __all__ = ["OUTPUTS", "ModelInfo", "describe"]
@@ -73,9 +72,7 @@ class ModelInfo:
         if name == "predict":
             if self.kind in ("classifier", "multilabel") and self.classes is not None:
                 shape = [-1] if self.kind == "classifier" else [-1, dims]
-                return MetadataTensor(
-                    name=name, datatype=_label_datatype(self.classes), shape=shape
-                )
+                return MetadataTensor(name=name, datatype=label_datatype(self.classes), shape=shape)
             # RMSEWithUncertainty's two columns (mean, uncertainty) are its two dimensions.
             return MetadataTensor(name=name, datatype="FP64", shape=_rows(dims))
         if name == "predict_contrib":
@@ -92,15 +89,6 @@ class ModelInfo:
 
 def _rows(width: int) -> list[int]:
     return [-1] if width == 1 else [-1, width]
-
-
-def _label_datatype(classes: np.ndarray[Any, Any]) -> str:
-    if classes.dtype.kind in "OUS":
-        return "BYTES"
-    try:
-        return datatype_for_dtype(classes.dtype).name
-    except ProtocolError:
-        return "BYTES"
 
 
 def _kind(loss: str) -> str:

@@ -7,8 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kernel import BadRequest, Runtime
-from kernel.errors import SettingsError
+from kernel import BadRequest, Runtime, default_output, int_setting, requested_outputs
 from kernel_catboost._features import model_rows
 from kernel_catboost._model import CBM_MAGIC, ModelInfo, describe
 from protocol.messages import UNSET, InferenceRequest, InferenceResponse, MetadataTensor
@@ -34,15 +33,6 @@ def _model_format(path: Path) -> str:
     raise ValueError(f"{path} is neither a CatBoost binary (.cbm) nor a JSON model")
 
 
-def _thread_count(value: Any, model: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or (value < 1 and value != -1):
-        raise SettingsError(
-            f"model {model!r}: parameters.extra.thread_count is {value!r}; it must be a"
-            " positive integer (or -1 for every core)"
-        )
-    return value
-
-
 class CatBoostRuntime(Runtime):
     """A CatBoost model of any kind: classifier, multi-label classifier, regressor (also
     multi-target and survival) or ranker, with numeric, categorical and text features.
@@ -64,31 +54,17 @@ class CatBoostRuntime(Runtime):
     async def load(self) -> None:
         from catboost import CatBoost
 
-        path = self._model_file()
-        threads = _thread_count(self.settings.extra.get("thread_count", 1), self.name)
+        path = self.settings.resolve_uri(*MODEL_FILES, search_folder=True)
+        threads = int_setting(
+            self.settings, "thread_count", 1, minimum=1, also=(-1,), note="-1: every core"
+        )
         model = CatBoost()
         model.load_model(str(path), format=_model_format(path))
         info = describe(model)
-        default = str(self.settings.extra.get("predict_fn", "predict"))
-        if default not in info.outputs:
-            raise SettingsError(
-                f"model {self.name!r}: parameters.extra.predict_fn is {default!r}, but this"
-                f" {info.kind} ({info.loss}) can only produce: {', '.join(info.outputs)}"
-            )
+        default = default_output(
+            self.settings, info.outputs, what=f"this {info.kind} ({info.loss})"
+        )
         self._model, self._info, self._default, self._threads = model, info, default, threads
-
-    def _model_file(self) -> Path:
-        path = self.settings.resolve_uri(*MODEL_FILES)
-        if path.is_dir():
-            # ``uri`` may name a folder; look for the usual file names inside it.
-            for name in MODEL_FILES:
-                if (path / name).is_file():
-                    return path / name
-            raise FileNotFoundError(
-                f"model {self.name!r}: no model file in {str(path)!r}"
-                f" (looked for {', '.join(MODEL_FILES)})"
-            )
-        return path
 
     async def unload(self) -> None:
         self._model = None
@@ -98,17 +74,7 @@ class CatBoostRuntime(Runtime):
         model, info = self._model, self._info
         if model is None or info is None:
             raise RuntimeError(f"model {self.name!r} is not loaded")
-        wanted = (
-            [output.name for output in request.outputs]
-            if request.outputs is not UNSET and request.outputs
-            else [self._default]
-        )
-        unknown = [name for name in wanted if name not in info.outputs]
-        if unknown:
-            raise BadRequest(
-                f"model {self.name!r} cannot produce output {', '.join(map(repr, unknown))};"
-                f" it can produce: {', '.join(info.outputs)}"
-            )
+        wanted = requested_outputs(request, info.outputs, self._default, model=self.name)
         rows = model_rows(request.inputs, info, self.name, self._threads)
         results: dict[str, np.ndarray[Any, Any]] = {}
         for name in wanted:

@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from kernel import label_datatype
 from kernel_lightgbm._model import LoadedModel
-from protocol.datatypes import datatype_for_dtype
-from protocol.errors import ProtocolError
 from protocol.messages import MetadataTensor
 
 __all__ = ["OUTPUTS", "available_outputs", "compute", "output_metadata"]
@@ -90,14 +89,8 @@ def compute(
 
 
 def _label_datatype(model: LoadedModel) -> str:
-    if model.classes is None:
-        return "INT64"
-    if model.classes.dtype.kind in "OUS":
-        return "BYTES"
-    try:
-        return datatype_for_dtype(model.classes.dtype).name
-    except ProtocolError:
-        return "BYTES"
+    # Without a wrapper's classes, labels are the class indices (int64).
+    return "INT64" if model.classes is None else label_datatype(model.classes)
 
 
 def output_metadata(model: LoadedModel, name: str) -> MetadataTensor:

@@ -3,12 +3,16 @@ wrapper model."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
-from kernel import BadRequest, Runtime
-from kernel.errors import SettingsError
-from kernel_lightgbm._features import feature_matrix
+from kernel import (
+    Runtime,
+    default_output,
+    feature_matrix,
+    int_setting,
+    requested_outputs,
+)
+from kernel_lightgbm._features import float_input
 from kernel_lightgbm._model import LoadedModel, load_model
 from kernel_lightgbm._outputs import available_outputs, compute, output_metadata
 from protocol.messages import UNSET, InferenceRequest, InferenceResponse, MetadataTensor
@@ -53,41 +57,21 @@ class LightGBMRuntime(Runtime):
     _threads: int = DEFAULT_THREADS
 
     async def load(self) -> None:
-        threads = self._read_threads()
-        model = load_model(self._model_file(), self.name)
+        threads = int_setting(
+            self.settings,
+            "num_threads",
+            DEFAULT_THREADS,
+            note="0: LightGBM's default of every core",
+        )
+        model = load_model(self.settings.resolve_uri(*MODEL_FILES, search_folder=True), self.name)
         outputs = available_outputs(model)
-        default = self.settings.extra.get("predict_fn", "predict")
-        if default not in outputs:
-            raise SettingsError(
-                f"model {self.name!r}: parameters.extra.predict_fn is {default!r}, but this"
-                f" {model.objective} {model.kind} can only produce: {', '.join(outputs)}"
-            )
+        default = default_output(
+            self.settings, outputs, what=f"this {model.objective} {model.kind}"
+        )
         self._model = model
         self._outputs = outputs
-        self._default = str(default)
+        self._default = default
         self._threads = threads
-
-    def _read_threads(self) -> int:
-        value = self.settings.extra.get("num_threads", DEFAULT_THREADS)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise SettingsError(
-                f"model {self.name!r}: parameters.extra.num_threads must be a whole number >= 0"
-                f" (0: LightGBM's default of every core), not {value!r}"
-            )
-        return value
-
-    def _model_file(self) -> Path:
-        path = self.settings.resolve_uri(*MODEL_FILES)
-        if path.is_dir():
-            # ``uri`` may name a folder; look for the usual file names inside it.
-            for name in MODEL_FILES:
-                if (path / name).is_file():
-                    return path / name
-            raise FileNotFoundError(
-                f"model {self.name!r}: no model file in {str(path)!r}"
-                f" (looked for {', '.join(MODEL_FILES)})"
-            )
-        return path
 
     async def unload(self) -> None:
         self._model = None
@@ -96,24 +80,16 @@ class LightGBMRuntime(Runtime):
         model = self._model
         if model is None:
             raise RuntimeError(f"model {self.name!r} is not loaded")
-        wanted = (
-            [output.name for output in request.outputs]
-            if request.outputs is not UNSET and request.outputs
-            else [self._default]
+        wanted = requested_outputs(request, self._outputs, self._default, model=self.name)
+        # The width is checked here: LightGBM would also refuse, but after printing a fatal
+        # error. column_stack of float32 and float64 columns gives one float64 matrix.
+        features = feature_matrix(
+            request.inputs,
+            model=self.name,
+            feature_names=model.feature_names,
+            n_features=model.n_features,
+            prepare=float_input,
         )
-        unknown = [name for name in wanted if name not in self._outputs]
-        if unknown:
-            raise BadRequest(
-                f"model {self.name!r} cannot produce output {', '.join(map(repr, unknown))};"
-                f" it can produce: {', '.join(self._outputs)}"
-            )
-        features = feature_matrix(request.inputs, self.name, model.feature_names)
-        if features.shape[1] != model.n_features:
-            # Checked here: LightGBM would also refuse, but after printing a fatal error.
-            raise BadRequest(
-                f"model {self.name!r} expects {model.n_features} features per row, the request"
-                f" has {features.shape[1]}"
-            )
         results = compute(model, wanted, features, self._threads)
         return InferenceResponse(
             model_name=self.name,

@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from protocol.datatypes import datatype_for_dtype
-from protocol.errors import ProtocolError
+from kernel import label_datatype
 from protocol.messages import MetadataTensor
 
 __all__ = ["METHODS", "as_wire_array", "available_methods", "method_metadata"]
@@ -39,15 +38,6 @@ def _classes(estimator: Any) -> np.ndarray[Any, Any] | None:
     return classes if isinstance(classes, np.ndarray) else None
 
 
-def _label_datatype(classes: np.ndarray[Any, Any]) -> str:
-    if classes.dtype.kind in "OUS":
-        return "BYTES"
-    try:
-        return datatype_for_dtype(classes.dtype).name
-    except ProtocolError:
-        return "BYTES"
-
-
 def _transform_width(estimator: Any) -> int:
     names = getattr(estimator, "get_feature_names_out", None)
     if names is None:
@@ -66,7 +56,7 @@ def method_metadata(estimator: Any, method: str) -> MetadataTensor:
     n_classes = -1 if classes is None else len(classes)
     if method == "predict":
         if classes is not None:
-            return MetadataTensor(name=method, datatype=_label_datatype(classes), shape=[-1])
+            return MetadataTensor(name=method, datatype=label_datatype(classes), shape=[-1])
         outputs = getattr(estimator, "n_outputs_", 1)
         shape = [-1, outputs] if isinstance(outputs, int) and outputs > 1 else [-1]
         return MetadataTensor(name=method, datatype="FP64", shape=shape)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from kernel import BadRequest, Runtime
-from kernel.errors import SettingsError
-from kernel_sklearn._features import feature_matrix
+from kernel import (
+    BadRequest,
+    Runtime,
+    default_output,
+    feature_matrix,
+    requested_outputs,
+)
+from kernel_sklearn._features import decode_text
 from kernel_sklearn._methods import (
     METHODS,
     as_wire_array,
@@ -47,7 +51,7 @@ class SKLearnRuntime(Runtime):
     async def load(self) -> None:
         import joblib
 
-        path = self._model_file()
+        path = self.settings.resolve_uri(*MODEL_FILES, search_folder=True)
         estimator = joblib.load(path)
         methods = available_methods(estimator)
         if not methods:
@@ -55,32 +59,12 @@ class SKLearnRuntime(Runtime):
                 f"model {self.name!r}: {path} holds a {type(estimator).__qualname__}, which has"
                 f" none of {', '.join(METHODS)}; is it a scikit-learn estimator?"
             )
-        default = self.settings.extra.get("predict_fn", "predict" if "predict" in methods else None)
-        if default is None:
-            default = methods[0]
-        if default not in methods:
-            raise SettingsError(
-                f"model {self.name!r}: parameters.extra.predict_fn is {default!r}, but a"
-                f" {type(estimator).__qualname__} can only produce: {', '.join(methods)}"
-            )
+        default = default_output(self.settings, methods, what=f"a {type(estimator).__qualname__}")
         n_features = getattr(estimator, "n_features_in_", None)
         self._estimator = estimator
         self._methods = methods
-        self._default = str(default)
+        self._default = default
         self._n_features = int(n_features) if isinstance(n_features, int | np.integer) else None
-
-    def _model_file(self) -> Path:
-        path = self.settings.resolve_uri(*MODEL_FILES)
-        if path.is_dir():
-            # ``uri`` may name a folder; look for the usual file names inside it.
-            for name in MODEL_FILES:
-                if (path / name).is_file():
-                    return path / name
-            raise FileNotFoundError(
-                f"model {self.name!r}: no model file in {str(path)!r}"
-                f" (looked for {', '.join(MODEL_FILES)})"
-            )
-        return path
 
     async def unload(self) -> None:
         self._estimator = None
@@ -89,23 +73,10 @@ class SKLearnRuntime(Runtime):
         estimator = self._estimator
         if estimator is None:
             raise RuntimeError(f"model {self.name!r} is not loaded")
-        wanted = (
-            [output.name for output in request.outputs]
-            if request.outputs is not UNSET and request.outputs
-            else [self._default]
+        wanted = requested_outputs(request, self._methods, self._default, model=self.name)
+        features = feature_matrix(
+            request.inputs, model=self.name, n_features=self._n_features, prepare=decode_text
         )
-        unknown = [name for name in wanted if name not in self._methods]
-        if unknown:
-            raise BadRequest(
-                f"model {self.name!r} cannot produce output {', '.join(map(repr, unknown))};"
-                f" it can produce: {', '.join(self._methods)}"
-            )
-        features = feature_matrix(request.inputs, self.name)
-        if self._n_features is not None and features.shape[1] != self._n_features:
-            raise BadRequest(
-                f"model {self.name!r} expects {self._n_features} features per row, the request"
-                f" has {features.shape[1]}"
-            )
         results: dict[str, Any] = {}
         for name in wanted:
             if name not in results:

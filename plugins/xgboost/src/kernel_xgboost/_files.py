@@ -46,16 +46,7 @@ class LoadedModel:
 
 def model_file(settings: ModelSettings) -> Path:
     """``parameters.uri`` or the first well-known file name; a folder is searched the same way."""
-    path = settings.resolve_uri(*MODEL_FILES)
-    if path.is_dir():
-        for name in MODEL_FILES:
-            if (path / name).is_file():
-                return path / name
-        raise FileNotFoundError(
-            f"model {settings.name!r}: no model file in {str(path)!r}"
-            f" (looked for {', '.join(MODEL_FILES)})"
-        )
-    return path
+    return settings.resolve_uri(*MODEL_FILES, search_folder=True)
 
 
 def _sniff(head: bytes, suffix: str) -> str:

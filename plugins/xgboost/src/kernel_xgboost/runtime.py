@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kernel import BadRequest, Runtime
+from kernel import Runtime, default_output, int_setting, requested_outputs
 from kernel.errors import SettingsError
 from kernel_xgboost._features import feature_matrix
 from kernel_xgboost._files import load_model, model_file
@@ -21,15 +21,6 @@ __all__ = ["XGBoostRuntime"]
 
 #: The name metadata gives the single input when ``model-settings.json`` declares none.
 INPUT_NAME = "input-0"
-
-
-def _nthread(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise SettingsError(
-            f"model {name!r}: parameters.extra.nthread must be a whole number >= 0"
-            f" (0: all cores), not {value!r}"
-        )
-    return value
 
 
 def _missing(value: Any, default: float, name: str) -> float:
@@ -67,14 +58,9 @@ class XGBoostRuntime(Runtime):
         loaded = load_model(path, self.name)
         info = describe(loaded.booster)
         extra = self.settings.extra
-        nthread = _nthread(extra.get("nthread", 1), self.name)
+        nthread = int_setting(self.settings, "nthread", 1, note="0: all cores")
         missing = _missing(extra.get("missing"), loaded.missing, self.name)
-        default = extra.get("predict_fn", "predict")
-        if default not in info.outputs:
-            raise SettingsError(
-                f"model {self.name!r}: parameters.extra.predict_fn is {default!r}, but this"
-                f" {info.objective} model can only produce: {', '.join(info.outputs)}"
-            )
+        default = default_output(self.settings, info.outputs, what=f"this {info.objective} model")
         # Threads per call: parallelism comes from concurrent requests; XGBoost's default (all
         # cores per call) makes simultaneous calls fight over the cores.
         loaded.booster.set_param({"nthread": nthread})
@@ -82,7 +68,7 @@ class XGBoostRuntime(Runtime):
         self._metadata = self._probe(predictor)
         self._predictor = predictor
         self._info = info
-        self._default = str(default)
+        self._default = default
 
     @staticmethod
     def _probe(predictor: Predictor) -> tuple[MetadataTensor, ...]:
@@ -110,23 +96,8 @@ class XGBoostRuntime(Runtime):
         if predictor is None:
             raise RuntimeError(f"model {self.name!r} is not loaded")
         info = predictor.info
-        wanted = (
-            [output.name for output in request.outputs]
-            if request.outputs is not UNSET and request.outputs
-            else [self._default]
-        )
-        unknown = [name for name in wanted if name not in info.outputs]
-        if unknown:
-            raise BadRequest(
-                f"model {self.name!r} cannot produce output {', '.join(map(repr, unknown))};"
-                f" it can produce: {', '.join(info.outputs)}"
-            )
-        features = feature_matrix(request.inputs, self.name, info.feature_names)
-        if features.shape[1] != info.n_features:
-            raise BadRequest(
-                f"model {self.name!r} expects {info.n_features} features per row, the request"
-                f" has {features.shape[1]}"
-            )
+        wanted = requested_outputs(request, info.outputs, self._default, model=self.name)
+        features = feature_matrix(request.inputs, self.name, info.feature_names, info.n_features)
         results: dict[str, np.ndarray[Any, Any]] = {}
         memo: dict[str, np.ndarray[Any, Any]] = {}
         for name in wanted:
