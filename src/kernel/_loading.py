@@ -16,6 +16,8 @@ from kernel.errors import KernelError, ModelLoadError
 from kernel.executor import Executor
 from kernel.models import ModelState, ModelVersion
 from kernel.registry import RuntimeRegistry
+from kernel.runtime import Runtime
+from kernel.workers import PooledRuntime, runs_in_workers
 from protocol.errors import ProtocolError
 
 __all__ = ["describe", "load_version", "retire_version"]
@@ -47,9 +49,13 @@ async def load_version(
         if source.settings is None:
             raise ModelLoadError(source.error or "unusable model settings")
         settings = source.settings
-        # In a thread: resolving may import the model's own .py file.
-        cls = await executor.call(registry.resolve, settings.implementation, source.folder)
-        await executor.prepare(cls)
+        cls: type[Runtime]
+        if runs_in_workers(settings):  # the real runtime loads in worker processes
+            cls = PooledRuntime
+        else:
+            # In a thread: resolving may import the model's own .py file.
+            cls = await executor.call(registry.resolve, settings.implementation, source.folder)
+            await executor.prepare(cls)
         runtime = cls(settings)
         if codecs is None:
             from kernel.codecs.registry import default_registry
@@ -64,7 +70,11 @@ async def load_version(
     mv.load_seconds = time.perf_counter() - started
     mv.runtime = runtime
     mv.typed = typed
-    mv.runtime_name = registry.name_of(cls) or settings.implementation
+    mv.runtime_name = (
+        runtime.runtime_name
+        if isinstance(runtime, PooledRuntime)
+        else registry.name_of(cls) or settings.implementation
+    )
     mv.state, mv.reason = ModelState.READY, ""
     logger.info(
         "%s loaded (runtime %s) from %s in %.2f s",

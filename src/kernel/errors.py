@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = [
     "BadRequest",
+    "DeadlineExceeded",
     "InferenceError",
     "KernelError",
     "ModelLoadError",
@@ -49,6 +50,11 @@ class PayloadTooLarge(KernelError):
 
 class InferenceError(KernelError):
     """The runtime raised while predicting (HTTP 500, gRPC INTERNAL); carries its message."""
+
+
+class DeadlineExceeded(KernelError):
+    """The request did not finish before its deadline (the model's ``request_timeout`` or the
+    client's ``timeout`` parameter): HTTP 504, gRPC DEADLINE_EXCEEDED."""
 
 
 class RuntimeNotFound(KernelError):

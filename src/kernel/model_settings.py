@@ -53,6 +53,9 @@ class ModelSettings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     max_batch_size: int = 0
     max_batch_time: float = 0.0
     parallel_workers: int | None = None
+    #: Seconds a request to this model may take before the caller gets a timeout error
+    #: (0: no limit). Enforced for models in worker processes (``kernel.workers``).
+    request_timeout: float = 0.0
 
     @property
     def version(self) -> str | None:
@@ -62,12 +65,28 @@ class ModelSettings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     def extra(self) -> dict[str, Any]:
         return self.parameters.extra
 
-    def resolve_uri(self, *default_names: str) -> Path:
+    def resolve_uri(self, *default_names: str, search_folder: bool = False) -> Path:
         """The model artefact: ``parameters.uri`` (relative to the folder), else the first of
         ``default_names`` that exists in the folder, else the folder itself.
 
+        With ``search_folder=True`` the artefact is a file: when that path is a folder (a
+        ``uri`` naming a folder of model files), the first of ``default_names`` that is a file
+        inside it. Without, a folder is returned as it is (for models saved as folders).
+
         Raises ``FileNotFoundError`` naming what was looked for when nothing exists.
         """
+        path = self._resolve(default_names)
+        if search_folder and default_names and path.is_dir():
+            for name in default_names:
+                if (path / name).is_file():
+                    return path / name
+            raise FileNotFoundError(
+                f"model {self.name!r}: no model file in {str(path)!r}"
+                f" (looked for {', '.join(default_names)})"
+            )
+        return path
+
+    def _resolve(self, default_names: tuple[str, ...]) -> Path:
         folder = Path(self.path)
         if self.parameters.uri:
             candidate = Path(self.parameters.uri)

@@ -34,6 +34,9 @@ _KIND: Final = {
 # ulp), so a value below them, even written with fewer digits than the type prints, is accepted.
 _FLOAT_LIMITS: Final = {"FP16": 65520.0, "FP32": 3.4028235677973366e38}
 _SMALL: Final = 64
+#: numpy 1.x wraps out-of-range Python ints into narrow integer dtypes (numpy 2 raises
+#: OverflowError), so there integers are range-checked by hand.
+_WRAPS_INTS: Final = np.lib.NumpyVersion(np.__version__) < "2.0.0"
 
 
 def _nested(element: Any, depth: int) -> Any:
@@ -108,6 +111,8 @@ def _build(values: Any, row: Datatype, count: int, depth: int, tensor: str) -> n
         raise _out_of_range(values, row, tensor) from None
     except ValueError as exc:
         raise ProtocolError(f"{tensor}: nested data is ragged (rows of different lengths)") from exc
+    if _WRAPS_INTS and row.json == "int" and array.size:
+        _check_int_range(values, row, tensor)
     if limit and array.size:
         # numpy reductions cost ~1.5 µs each whatever the size: small tensors use the builtins.
         small = depth == 1 and count <= _SMALL
@@ -115,6 +120,13 @@ def _build(values: Any, row: Datatype, count: int, depth: int, tensor: str) -> n
         if top >= limit:
             raise _out_of_range(values, row, tensor)
     return array.astype(row.dtype, copy=False) if limit else array
+
+
+def _check_int_range(values: Any, row: Datatype, tensor: str) -> None:
+    info = np.iinfo(cast(Any, row.dtype))
+    flat = np.array(values, dtype=object).reshape(-1)
+    if not (info.min <= flat.min() and flat.max() <= info.max):
+        raise _out_of_range(values, row, tensor)
 
 
 def _utf8(values: list[str], tensor: str) -> list[bytes]:

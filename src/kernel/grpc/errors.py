@@ -10,6 +10,7 @@ from grpclib.exceptions import GRPCError
 
 from kernel.errors import (
     BadRequest,
+    DeadlineExceeded,
     InferenceError,
     ModelNotFound,
     ModelNotReady,
@@ -29,6 +30,7 @@ STATUS_FOR: Final[tuple[tuple[type[Exception], Status], ...]] = (
     (ModelNotReady, Status.UNAVAILABLE),
     (PayloadTooLarge, Status.RESOURCE_EXHAUSTED),
     (InferenceError, Status.INTERNAL),
+    (DeadlineExceeded, Status.DEADLINE_EXCEEDED),
 )
 
 

@@ -14,6 +14,7 @@ from starlette.requests import ClientDisconnect
 
 from kernel.errors import (
     BadRequest,
+    DeadlineExceeded,
     InferenceError,
     ModelNotFound,
     ModelNotReady,
@@ -41,6 +42,7 @@ STATUS_CODES: dict[type[BaseException], int] = {
     PayloadTooLarge: 413,
     InferenceError: 500,
     ModelNotReady: 503,
+    DeadlineExceeded: 504,
 }
 
 _INTERNAL = "internal server error (details are in the server log)"

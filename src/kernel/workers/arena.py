@@ -1,0 +1,127 @@
+"""Shared memory for tensor bytes: segments are mmap'd files in one folder per pool.
+
+Files (in ``/dev/shm`` where it exists) rather than ``multiprocessing.shared_memory``: the
+pool owns the folder and deletes it, whatever happened to the workers, and no resource tracker
+process unlinks a segment behind its owner's back. A writer allocates segments from its own
+``Arena`` and reuses them; a reader maps a peer's segment once by name (``Mapped``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Final
+
+__all__ = ["Arena", "Mapped", "Segment", "shared_folder"]
+
+#: Smallest segment: below this, tensors travel inline in the message.
+MIN_SEGMENT: Final = 1 << 16
+
+
+def shared_folder(prefix: str) -> Path:
+    """A fresh private folder for segments, in memory (``/dev/shm``) when the system has it."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+
+class Segment:
+    """One writable mapping of a file in the folder."""
+
+    __slots__ = ("mm", "name", "size")
+
+    def __init__(self, name: str, size: int, mm: mmap.mmap) -> None:
+        self.name = name
+        self.size = size
+        self.mm = mm
+
+
+def _size_class(size: int) -> int:
+    return max(MIN_SEGMENT, 1 << (max(size, 1) - 1).bit_length())
+
+
+class Arena:
+    """Segments this process writes, reused by size class (powers of two). Thread-safe."""
+
+    def __init__(self, folder: Path, prefix: str) -> None:
+        self.folder = folder
+        self.prefix = prefix
+        self._free: dict[int, list[Segment]] = {}
+        self._all: dict[str, Segment] = {}
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def acquire(self, size: int) -> Segment:
+        """A segment of at least ``size`` bytes, not in use by anyone."""
+        cls = _size_class(size)
+        with self._lock:
+            free = self._free.get(cls)
+            if free:
+                return free.pop()
+            self._count += 1
+            name = f"{self.prefix}{self._count}-{cls}"
+        path = self.folder / name
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, cls)
+            mm = mmap.mmap(fd, cls)
+        finally:
+            os.close(fd)
+        segment = Segment(name, cls, mm)
+        with self._lock:
+            self._all[name] = segment
+        return segment
+
+    def release(self, segment: Segment | str) -> None:
+        """Give a segment back for reuse (by object or by name)."""
+        with self._lock:
+            seg = self._all.get(segment) if isinstance(segment, str) else segment
+            if seg is not None:
+                self._free.setdefault(seg.size, []).append(seg)
+
+    def close(self) -> None:
+        """Unmap and delete every segment of this arena."""
+        with self._lock:
+            segments, self._all, self._free = list(self._all.values()), {}, {}
+        for seg in segments:
+            # A numpy view may still exist; then the mapping goes away with it.
+            with contextlib.suppress(BufferError):
+                seg.mm.close()
+            (self.folder / seg.name).unlink(missing_ok=True)
+
+
+class Mapped:
+    """Read access to segments another process writes, each mapped once by name."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._maps: dict[str, mmap.mmap] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> mmap.mmap:
+        mm = self._maps.get(name)
+        if mm is not None:
+            return mm
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"bad segment name {name!r}")
+        with self._lock:
+            mm = self._maps.get(name)
+            if mm is None:
+                fd = os.open(self.folder / name, os.O_RDWR)
+                try:
+                    mm = self._maps[name] = mmap.mmap(fd, 0)
+                finally:
+                    os.close(fd)
+        return mm
+
+    def forget(self, prefix: str) -> None:
+        """Drop (and unmap) the mappings of segments whose names start with ``prefix``."""
+        with self._lock:
+            names = [n for n in self._maps if n.startswith(prefix)]
+            maps = [self._maps.pop(n) for n in names]
+        for mm in maps:
+            with contextlib.suppress(BufferError):
+                mm.close()
