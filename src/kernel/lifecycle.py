@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from kernel._loading import describe, load_version, retire_version
+from kernel.batching import batcher_for
 from kernel.codecs.registry import CodecRegistry
 from kernel.codecs.wire import check_content_types
 from kernel.errors import (
@@ -37,7 +38,7 @@ from kernel.errors import (
     SettingsError,
 )
 from kernel.executor import Executor
-from kernel.metrics import Metrics
+from kernel.metrics import Metrics, MetricsSnapshot
 from kernel.models import (
     ModelState,
     ModelVersion,
@@ -134,8 +135,10 @@ class Kernel:
     ) -> None:
         await self.stop()
 
-    async def start(self) -> None:
-        """Load plugins and runtimes, run start-up hooks, and start loading every model.
+    async def start(self, only: Collection[str] | None = None) -> None:
+        """Load plugins and runtimes, run start-up hooks, and start loading every model
+        (or, given ``only``, the models of those names: a restarted server process loads the
+        model set its siblings hold).
 
         Returns once loading has started; ``wait_loaded()`` waits for it to finish. Raises
         ``PluginLoadError`` (duplicate runtime, bad hook) or ``SettingsError`` (no models
@@ -157,7 +160,8 @@ class Kernel:
         sources = await self._executor.call(scan, root)
         by_name: dict[str, list[ModelSource]] = {}
         for source in sources:
-            by_name.setdefault(source.name, []).append(source)
+            if only is None or source.name in only:
+                by_name.setdefault(source.name, []).append(source)
         logger.info(
             "found %d model version(s) in %s; runtimes: %s",
             len(sources),
@@ -333,7 +337,9 @@ class Kernel:
             mv.inflight += 1
             self._inflight += 1
             try:
-                if typed is None:
+                if runtime.settings.max_batch_size > 1:  # adaptive batching
+                    response = await batcher_for(mv, runtime, self._executor).submit(request)
+                elif typed is None:
                     response = await self._executor.run(runtime.predict, request)
                 else:  # decode, predict and encode in one executor call
                     response = await self._executor.run(typed, request)
@@ -404,8 +410,15 @@ class Kernel:
         return build_config(mv, require_ready(mv))
 
     def metrics(self) -> bytes:
-        return self.metrics_registry.render(
+        return self.metrics_registry.render(self._model_gauges())
+
+    def metrics_snapshot(self) -> MetricsSnapshot:
+        """This process's metrics as data, for the multi-process server to merge."""
+        return self.metrics_registry.snapshot(self._model_gauges())
+
+    def _model_gauges(self) -> list[tuple[str, str, str, float | None]]:
+        return [
             (mv.name, mv.version, mv.state.value, mv.load_seconds)
             for m in self._models.values()
             for mv in m.all()
-        )
+        ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from kernel.codecs.typed import TypedPredict
 from kernel.errors import ModelNotFound, ModelNotReady
@@ -23,6 +23,9 @@ from protocol.messages import (
     ModelConfigOutput,
     ModelMetadataResponse,
 )
+
+if TYPE_CHECKING:
+    from kernel.batching import Batcher
 
 __all__ = [
     "ModelState",
@@ -50,6 +53,7 @@ class ModelVersion:
     """
 
     __slots__ = (
+        "batcher",
         "idle",
         "inflight",
         "load_seconds",
@@ -69,6 +73,8 @@ class ModelVersion:
         self.runtime_name = ""
         #: Set at load for a runtime whose ``predict`` takes values, not messages.
         self.typed: TypedPredict | None = None
+        #: Made on first request when ``max_batch_size`` > 1 (``kernel.batching``).
+        self.batcher: Batcher | None = None
         self.load_seconds: float | None = None
         self.inflight = 0
         #: Set once ``inflight`` reaches 0 after the version stopped taking requests.
