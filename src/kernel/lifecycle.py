@@ -30,6 +30,7 @@ from kernel.codecs.registry import CodecRegistry
 from kernel.codecs.wire import check_content_types
 from kernel.errors import (
     BadRequest,
+    DeadlineExceeded,
     InferenceError,
     KernelError,
     ModelLoadError,
@@ -77,6 +78,8 @@ def _status(exc: BaseException) -> int:
         return 503
     if isinstance(exc, ModelNotFound):
         return 404
+    if isinstance(exc, DeadlineExceeded):
+        return 504
     return 500
 
 

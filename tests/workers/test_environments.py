@@ -153,3 +153,11 @@ def test_client_timeout_over_rest_is_a_504(server: Server) -> None:
     assert "deadline" in response.json()["error"]
     # The wedged worker was killed and replaced: the model answers again.
     assert infer(server, "current", [3.0])["y"] == [3.0]
+    # Metrics label the timed-out request with the status its caller saw.
+    metrics = httpx.get(f"{server.http_url}/metrics", timeout=10).text
+    assert any(
+        line.startswith("kernel_infer_requests_total{")
+        and 'model="current"' in line
+        and 'code="504"' in line
+        for line in metrics.splitlines()
+    ), metrics
