@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import clients
+import scenarios
 import servers
 import wire
 
@@ -38,7 +39,7 @@ SERVER_CORE, CLIENT_CORE = 0, 1
 
 def write_repository(root: Path, max_batch_size: int, max_batch_time: float) -> None:
     """The iris model under ``root`` with the batching fields set (0: batching off)."""
-    servers.write_model_repository(root)
+    scenarios.write_sklearn(root)
     path = root / wire.MODEL / "model-settings.json"
     settings = json.loads(path.read_text())
     if max_batch_size > 1:
@@ -76,8 +77,8 @@ def measure_mode(args: argparse.Namespace, tmp: Path, mode: str, pin: bool) -> l
         args.kernel_cmd or servers.default_kernel_command(),
         repo,
         SERVER_CORE if pin else None,
+        args.workers,
     )
-    server.argv += ["--workers", str(args.workers)]
     results = []
     server.start(tmp / mode)
     try:

@@ -15,9 +15,11 @@ same answer:
   ``createDataFrame(pandas)`` + ``transform`` + ``toPandas``.
 
 Wall time, not CPU: the work happens in the JVM, which this process's CPU clock does not see.
-``write_model_repository`` has the signature of ``servers.write_model_repository`` so ``run.py``
-can load it for a ``--scenario mllib`` load run (the model is ``iris``, the forest, with its
-outputs declared).
+``write_model_repository`` writes the repository both paths are timed on (``iris``, the forest,
+with its outputs declared, and ``iris-pipeline``); it can be served as it is by ``kernel serve``.
+This is not a ``run.py`` scenario: a Spark job per request costs hundreds of milliseconds, so
+the question here is which path a request takes and what Spark itself costs on it, not the
+transport's overhead (see "Runtimes side by side" in benchmarks/README.md).
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
 """Load benchmark: kernel's REST and gRPC against trivial ceilings, in one run, on loopback.
 
-    /work/venv/bin/python benchmarks/run.py [--duration 10] [--concurrency 8] [--rows 1,1000]
-        [--transports rest,grpc] [--targets kernel,ceiling,ceiling-raw]
-        [--client auto|perf_analyzer|builtin] [--no-pin]
+    /work/venv/bin/python benchmarks/run.py [--scenario sklearn|xgboost|lightgbm|catboost]
+        [--duration 10] [--concurrency 8] [--rows 1,1000] [--transports rest,grpc]
+        [--targets kernel,ceiling,ceiling-raw] [--client auto|perf_analyzer|builtin]
+        [--workers 1] [--no-pin]
 
-Trains the iris LogisticRegression into a temporary model repository, starts ``kernel serve``
-on free loopback ports, and for every (rows, transport) measures the ceiling(s) and kernel one
-after the other with the same client, closed loop at fixed concurrency. Prints markdown tables
-and writes ``benchmarks/results/<timestamp>.json``. See benchmarks/README.md for the columns.
+Trains the scenario's iris model (``scenarios.py``) into a temporary model repository, starts
+``kernel serve`` on free loopback ports, and for every (rows, transport) measures the ceiling(s)
+and kernel one after the other with the same client, closed loop at fixed concurrency. Prints
+markdown tables and writes ``benchmarks/results/<timestamp>-<scenario>.json``. See
+benchmarks/README.md for the columns.
 """
 
 from __future__ import annotations
@@ -20,52 +22,32 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import clients
+import scenarios
 import servers
 import wire
 
 SERVER_CORE, CLIENT_CORE = 0, 1
 
 
-def model_cpu_ms(model_path: Path, rows: int, methods: list[str], rounds: int = 5) -> float:
-    """CPU milliseconds to compute ``methods`` in-process (one call each) on ``rows`` iris rows.
-
-    These are the outputs each benchmark request asks for, so this is the model's own share
-    of the server's CPU per request. Median of ``rounds`` 0.2 s rounds, so one burst from a
-    neighbour on a shared machine does not set the figure.
-    """
-    import joblib
-
-    model = joblib.load(model_path)
-    calls = [getattr(model, name) for name in methods if hasattr(model, name)]
-    x = wire.iris_rows(rows)
-
-    def once() -> None:
-        for call in calls:
-            call(x)
-
-    for _ in range(20):
-        once()
-    per_call = []
-    for _ in range(rounds):
-        count = 0
-        start = time.process_time()
-        deadline = time.perf_counter() + 0.2
-        while time.perf_counter() < deadline:
-            once()
-            count += 1
-        per_call.append((time.process_time() - start) / count * 1e3)
-    return float(statistics.median(per_call))
-
-
 def _versions() -> dict[str, str]:
     found = {}
-    for dist in ("hypercorn", "grpclib", "betterproto", "h11", "h2", "scikit-learn", "numpy"):
+    for dist in (
+        "hypercorn",
+        "grpclib",
+        "betterproto",
+        "h11",
+        "h2",
+        "numpy",
+        "scikit-learn",
+        "xgboost",
+        "lightgbm",
+        "catboost",
+    ):
         try:
             found[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -158,6 +140,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """The human-readable tables."""
     lines = [
+        f"scenario: {report['scenario']}, kernel serve --workers {report['workers']}, "
         f"client: {report['client']}, concurrency {report['concurrency']}, "
         f"{report['duration_s']} s measured per row, median of {report['repeat']} round(s), "
         f"pinning: {report['pinning']}",
@@ -208,6 +191,12 @@ def markdown(report: dict[str, Any]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(description="kernel load benchmark (REST + gRPC vs ceilings)")
+    p.add_argument(
+        "--scenario",
+        choices=list(scenarios.SCENARIOS),
+        default="sklearn",
+        help="the framework the iris model is trained and served with",
+    )
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds per row")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight")
@@ -225,6 +214,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--client", choices=["auto", "perf_analyzer", "builtin"], default="auto")
     p.add_argument("--perf-analyzer-venv", type=Path, default=clients.DEFAULT_PA_VENV)
     p.add_argument("--kernel-cmd", default=None, help="command that runs the kernel CLI")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="kernel serve --workers (1: one process, like the ceilings)",
+    )
     p.add_argument("--no-pin", action="store_true", help="do not taskset server/client")
     p.add_argument("--output", type=Path, default=servers.HERE / "results")
     return p.parse_args(argv)
@@ -243,16 +238,23 @@ def main(argv: list[str] | None = None) -> int:
     pin = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
     server_core, client_core = (SERVER_CORE, CLIENT_CORE) if pin else (None, None)
     results: list[dict[str, Any]] = []
+    scenario = scenarios.SCENARIOS[args.scenario]
 
     with tempfile.TemporaryDirectory(prefix="kernel-bench-") as tmp:
         root = Path(tmp)
-        model_path = servers.write_model_repository(root / "models")
-        outputs: tuple[wire.OutputSpec, ...] = wire.IRIS_OUTPUTS
+        model_path = scenario.write(root / "models")
+        # Without kernel to ask, the ceilings answer the outputs the scenario's requests name.
+        outputs: tuple[wire.OutputSpec, ...] = tuple(
+            o for o in wire.IRIS_OUTPUTS if o.name in scenario.outputs
+        )
         kernel: servers.Server | None = None
         kernel_error = ""
         if "kernel" in targets:
             kernel = servers.kernel(
-                args.kernel_cmd or servers.default_kernel_command(), root / "models", server_core
+                args.kernel_cmd or servers.default_kernel_command(),
+                root / "models",
+                server_core,
+                args.workers,
             )
             try:
                 kernel.start(root)
@@ -267,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(kernel_error, file=sys.stderr)
                 kernel.stop()
         names = [o.name for o in outputs]
-        predict_ms = {rows: model_cpu_ms(model_path, rows, names) for rows in rows_list}
-        predict_only_ms = {rows: model_cpu_ms(model_path, rows, ["predict"]) for rows in rows_list}
+        predict_ms = {rows: scenario.model_cpu_ms(model_path, rows, names) for rows in rows_list}
+        predict_only_ms = {
+            rows: scenario.model_cpu_ms(model_path, rows, ["predict"]) for rows in rows_list
+        }
         try:
             plan = [
                 (round_, rows, transport, target)
@@ -337,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = combine(results)
     report = {
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "scenario": scenario.name,
+        "workers": args.workers,
         "client": client,
         "concurrency": args.concurrency,
         "duration_s": args.duration,
@@ -359,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.output.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = args.output / f"{stamp}.json"
+    out = args.output / f"{stamp}-{scenario.name}.json"
     out.write_text(json.dumps(report, indent=2))
     print(markdown(report))
     print(f"\nwritten: {out}")

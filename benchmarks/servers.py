@@ -1,4 +1,7 @@
-"""Start and stop the servers under test: ``kernel serve`` and the two ceilings."""
+"""Start and stop the servers under test: ``kernel serve`` and the two ceilings.
+
+The model repositories they serve are written by ``scenarios.py``.
+"""
 
 from __future__ import annotations
 
@@ -138,8 +141,12 @@ def ceiling(
     return Server(name, argv, grpc_port=port)
 
 
-def kernel(command: str, repo: Path, core: int | None) -> Server:
-    """``kernel serve`` (not started) on free loopback ports for the model repository."""
+def kernel(command: str, repo: Path, core: int | None, workers: int = 1) -> Server:
+    """``kernel serve --workers N`` (not started) on free loopback ports for the repository.
+
+    One process by default (``kernel serve``'s own default is one per core): the ceilings
+    are single processes, and CPU per request is only comparable process for process.
+    """
     http_port, grpc_port = free_port(), free_port()
     argv = [
         *pin_prefix(core),
@@ -152,6 +159,8 @@ def kernel(command: str, repo: Path, core: int | None) -> Server:
         str(http_port),
         "--grpc-port",
         str(grpc_port),
+        "--workers",
+        str(workers),
     ]
     return Server("kernel", argv, http_port=http_port, grpc_port=grpc_port)
 
@@ -162,23 +171,3 @@ def default_kernel_command() -> str:
     if script.exists() and os.access(script, os.X_OK):
         return str(script)
     return f"{sys.executable} -m kernel"
-
-
-def write_model_repository(root: Path) -> Path:
-    """Train the iris LogisticRegression into ``root/iris`` (model.joblib + model-settings.json)."""
-    import joblib
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-
-    x, y = load_iris(return_X_y=True)
-    model = LogisticRegression(max_iter=1000).fit(x, y)
-    folder = root / "iris"
-    folder.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, folder / "model.joblib")
-    settings = {
-        "name": "iris",
-        "implementation": "sklearn",
-        "parameters": {"uri": "./model.joblib"},
-    }
-    (folder / "model-settings.json").write_text(json.dumps(settings, indent=2))
-    return folder / "model.joblib"
