@@ -1,9 +1,16 @@
 """The kernel's exceptions. No transport imports: each transport maps these to its own status
-codes in one table (``kernel.rest.errors``, ``kernel.grpc.errors``)."""
+codes in one table (``kernel.rest.errors``, ``kernel.grpc.errors``). ``status_code`` gives the
+HTTP-style code of each, which the REST table extends and the metrics ``code`` label uses, so
+the two can never disagree."""
 
 from __future__ import annotations
 
+from typing import Final
+
+from protocol.errors import ProtocolError
+
 __all__ = [
+    "STATUS_CODES",
     "BadRequest",
     "DeadlineExceeded",
     "InferenceError",
@@ -15,6 +22,7 @@ __all__ = [
     "PluginLoadError",
     "RuntimeNotFound",
     "SettingsError",
+    "status_code",
 ]
 
 
@@ -67,3 +75,27 @@ class PluginLoadError(KernelError):
 
 class SettingsError(KernelError):
     """A settings file or value is wrong; the message names the file and the field."""
+
+
+#: Exception class -> HTTP-style status. Looked up along the exception's MRO, so a subclass of
+#: ``BadRequest`` a runtime defines is still a 400.
+STATUS_CODES: Final[dict[type[BaseException], int]] = {
+    ProtocolError: 400,
+    BadRequest: 400,
+    ModelNotFound: 404,
+    PayloadTooLarge: 413,
+    InferenceError: 500,
+    ModelNotReady: 503,
+    DeadlineExceeded: 504,
+}
+
+
+def status_code(
+    exc: BaseException, table: dict[type[BaseException], int] = STATUS_CODES
+) -> int | None:
+    """The status for ``exc`` from ``table``, or ``None`` when the table does not know it."""
+    for cls in type(exc).__mro__:
+        status = table.get(cls)
+        if status is not None:
+            return status
+    return None

@@ -29,14 +29,13 @@ from kernel.batching import batcher_for
 from kernel.codecs.registry import CodecRegistry
 from kernel.codecs.wire import check_content_types
 from kernel.errors import (
-    BadRequest,
-    DeadlineExceeded,
     InferenceError,
     KernelError,
     ModelLoadError,
     ModelNotFound,
     ModelNotReady,
     SettingsError,
+    status_code,
 )
 from kernel.executor import Executor
 from kernel.metrics import Metrics, MetricsSnapshot
@@ -72,15 +71,7 @@ EXTENSIONS = ("binary_tensor_data", "model_repository", "model_configuration")
 
 def _status(exc: BaseException) -> int:
     """The HTTP-style code a request ended with, for the ``code`` metrics label."""
-    if isinstance(exc, BadRequest | ProtocolError):
-        return 400
-    if isinstance(exc, ModelNotReady):
-        return 503
-    if isinstance(exc, ModelNotFound):
-        return 404
-    if isinstance(exc, DeadlineExceeded):
-        return 504
-    return 500
+    return status_code(exc) or 500
 
 
 class Kernel:

@@ -12,37 +12,23 @@ import logging
 import msgspec
 from starlette.requests import ClientDisconnect
 
-from kernel.errors import (
-    BadRequest,
-    DeadlineExceeded,
-    InferenceError,
-    ModelNotFound,
-    ModelNotReady,
-    PayloadTooLarge,
-)
+from kernel import errors
 from kernel.rest.responses import JSONStructResponse
-from protocol.errors import ProtocolError
 from protocol.messages import ErrorResponse
 
 __all__ = ["STATUS_CODES", "error_response", "status_for"]
 
 logger = logging.getLogger("kernel.rest")
 
-#: Exception class -> HTTP status. Looked up along the exception's MRO, so a subclass of
-#: ``BadRequest`` a runtime defines is still a 400. Anything not listed is a 500 with a generic
-#: message.
+#: Exception class -> HTTP status: the kernel's own table (``kernel.errors.STATUS_CODES``) plus
+#: what only HTTP meets. Looked up along the exception's MRO. Anything not listed is a 500 with a
+#: generic message.
 STATUS_CODES: dict[type[BaseException], int] = {
-    ProtocolError: 400,
-    BadRequest: 400,
+    **errors.STATUS_CODES,
     # The codecs turn msgspec errors into ProtocolError; this keeps any that slip through a 400.
     msgspec.DecodeError: 400,
     # The client went away mid-body: nobody reads this answer, but it is no server bug.
     ClientDisconnect: 400,
-    ModelNotFound: 404,
-    PayloadTooLarge: 413,
-    InferenceError: 500,
-    ModelNotReady: 503,
-    DeadlineExceeded: 504,
 }
 
 _INTERNAL = "internal server error (details are in the server log)"
@@ -50,11 +36,7 @@ _INTERNAL = "internal server error (details are in the server log)"
 
 def status_for(exc: BaseException) -> int | None:
     """The status code for ``exc``, or ``None`` when the table does not know it."""
-    for cls in type(exc).__mro__:
-        status = STATUS_CODES.get(cls)
-        if status is not None:
-            return status
-    return None
+    return errors.status_code(exc, STATUS_CODES)
 
 
 def error_response(exc: BaseException, method: str = "", path: str = "") -> JSONStructResponse:
