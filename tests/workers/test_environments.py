@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import probe_model
 from uv import find_uv_bin
+from worker_models import probe_model
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
 from e2e_server import Server, serve

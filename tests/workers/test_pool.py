@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import probe_model
+from worker_models import probe_model
 
 from kernel.errors import BadRequest, DeadlineExceeded, InferenceError
 from kernel.lifecycle import Kernel
