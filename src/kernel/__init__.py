@@ -5,7 +5,8 @@ implementations), ``ModelSettings``, the errors a runtime may raise, and the pro
 runtime reads and builds: ``InferenceRequest`` (each input's ``data`` is a numpy array),
 ``InferenceResponse`` and ``output_from_numpy``; and what most runtimes do around the framework
 call (``kernel.runtime_helpers``: ``requested_outputs``, ``default_output``, ``feature_matrix``,
-``int_setting``, ...). See docs/plugins.md.
+``int_setting``, ...); ``MetricError`` and ``ModelMetrics`` (a runtime's own Prometheus metrics,
+``self.metrics``). See docs/plugins.md.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kernel.runtime_helpers import (
     requested_outputs,
     tensor_array,
 )
+from kernel.runtime_metrics import MetricError, ModelMetrics
 from protocol.messages import InferenceRequest, InferenceResponse, ResponseOutput
 from protocol.tensors import output_from_numpy
 
@@ -32,6 +34,8 @@ __all__ = [
     "InferenceRequest",
     "InferenceResponse",
     "KernelError",
+    "MetricError",
+    "ModelMetrics",
     "ModelParameters",
     "ModelSettings",
     "RegisterRuntime",

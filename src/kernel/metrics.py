@@ -3,7 +3,8 @@
 Small on purpose: counters, one histogram and gauges keyed by label tuples, rendered on
 demand. Label names are the same everywhere: ``model``, ``version``, and ``protocol`` /
 ``code`` / ``state`` where they apply. Recording is a dict update and a bisect, cheap enough
-for every request.
+for every request. The metrics runtimes declare themselves (``kernel.runtime_metrics``) are
+rendered after the kernel's own and travel in the same snapshot.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 import msgspec
+
+from kernel.metrics_store import CustomMetrics, Family, custom_metrics
 
 __all__ = ["DURATION_BUCKETS", "Metrics", "MetricsSnapshot", "merge_snapshots"]
 
@@ -76,13 +79,15 @@ class MetricsSnapshot(msgspec.Struct, array_like=True, frozen=True):
     """One process's metrics as plain data, for the multi-process server to merge.
 
     ``requests`` / ``errors``: ``(labels, count)``; ``durations``: ``(labels, bucket counts,
-    sum)``; ``models``: ``(model, version, state, load_seconds)``.
+    sum)``; ``models``: ``(model, version, state, load_seconds)``; ``custom``: the runtimes'
+    own metrics (last, with a default, so a 4-field snapshot still decodes).
     """
 
     requests: list[tuple[tuple[str, ...], int]]
     errors: list[tuple[tuple[str, ...], int]]
     durations: list[tuple[tuple[str, ...], list[int], float]]
     models: list[tuple[str, str, str, float | None]]
+    custom: list[Family] = []
 
 
 def merge_snapshots(snapshots: Sequence[MetricsSnapshot]) -> bytes:
@@ -91,10 +96,13 @@ def merge_snapshots(snapshots: Sequence[MetricsSnapshot]) -> bytes:
     Counters and histogram buckets (and sums) are added. Gauges: a model version's
     ``kernel_model_load_seconds`` is the slowest process's; its ``kernel_model_state`` is READY
     only when every process that holds it is READY, otherwise the first state of
-    UNAVAILABLE, LOADING, UNLOADING any process is in.
+    UNAVAILABLE, LOADING, UNLOADING any process is in. Runtime metrics: counters and
+    histograms add up; a gauge series takes the value set last in any process (each set
+    carries its wall-clock time).
     """
-    merged = Metrics()
+    merged = Metrics(CustomMetrics())
     for snap in snapshots:
+        merged.custom.apply(snap.custom)
         for key, count in snap.requests:
             merged._requests[key] = merged._requests.get(key, 0) + count
         for key, count in snap.errors:
@@ -123,13 +131,15 @@ def merge_snapshots(snapshots: Sequence[MetricsSnapshot]) -> bytes:
 
 
 class Metrics:
-    """The kernel's request metrics; ``render()`` writes them with the models' gauges."""
+    """The kernel's request metrics; ``render()`` writes them with the models' gauges and the
+    runtimes' own metrics from ``custom`` (this process's ``custom_metrics()`` by default)."""
 
     _INFER_LABELS: Final = ("model", "version", "protocol", "code")
     _DURATION_LABELS: Final = ("model", "version", "protocol")
     _MODEL_LABELS: Final = ("model", "version")
 
-    def __init__(self) -> None:
+    def __init__(self, custom: CustomMetrics | None = None) -> None:
+        self.custom = custom if custom is not None else custom_metrics()
         self._requests: dict[_Labels, int] = {}
         self._errors: dict[_Labels, int] = {}
         self._durations: dict[_Labels, _Histogram] = {}
@@ -157,6 +167,7 @@ class Metrics:
             errors=list(self._errors.items()),
             durations=[(k, list(h.counts), h.sum) for k, h in self._durations.items()],
             models=list(models),
+            custom=self.custom.snapshot(),
         )
 
     def render(self, models: Iterable[tuple[str, str, str, float | None]] = ()) -> bytes:
@@ -206,6 +217,7 @@ class Metrics:
             for state in STATES:
                 labels = _labels(self._MODEL_LABELS, (model, version), f'state="{state}"')
                 lines.append(f"{name}{labels} {int(state == current)}")
+        self.custom.render(lines)
         return ("\n".join(lines) + "\n").encode()
 
     def _counter(

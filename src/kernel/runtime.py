@@ -8,9 +8,11 @@ event loop, in its executor, so a runtime never has to think about threads.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, ClassVar
 
 from kernel.model_settings import ModelSettings
+from kernel.runtime_metrics import ModelMetrics
 from protocol.messages import MetadataTensor
 
 __all__ = ["Runtime"]
@@ -40,6 +42,15 @@ class Runtime:
     @property
     def version(self) -> str | None:
         return self.settings.version
+
+    @cached_property
+    def metrics(self) -> ModelMetrics:
+        """Declare this model's own Prometheus metrics, shown in ``/metrics`` beside the
+        kernel's: ``self.metrics.counter(name, help, labels=(...))`` (also ``gauge``,
+        ``histogram``) returns a handle to ``inc`` / ``set`` / ``observe`` from any thread.
+        Every series is labelled with this model's ``model`` and ``version``; the exposed
+        name is ``kernel_runtime_<name>``. See docs/plugins.md, "Metrics"."""
+        return ModelMetrics(self.settings.name, self.settings.version or "")
 
     async def load(self) -> None:
         """Load the model. Raise to fail the load; the message becomes the model's reason."""
