@@ -350,6 +350,10 @@ class Kernel:
         except (KernelError, ProtocolError) as exc:
             code = _status(exc)
             raise
+        except asyncio.CancelledError:
+            # The transport gave up on the call (gRPC client deadline, closed connection).
+            code = 504
+            raise
         except Exception as exc:
             code = 500
             logger.exception("%s: predict raised", mv.label())

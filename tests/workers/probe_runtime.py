@@ -2,7 +2,8 @@
 kernel imports a model's own ``.py`` file in whichever process loads the model).
 
 It answers ``y`` (its input ``x`` unchanged, any datatype), ``pid`` (the process that ran it)
-and ``numpy`` (that process's numpy version). Request parameters steer it: ``sleep`` (seconds
+and ``numpy`` (that process's numpy version), and counts its calls in the runtime metric
+``probe_calls_total``. Request parameters steer it: ``sleep`` (seconds
 to block), ``crash`` (exit the process at once, as a segfaulting framework would).
 """
 
@@ -17,8 +18,12 @@ from kernel import InferenceRequest, InferenceResponse, Runtime, output_from_num
 
 
 class Probe(Runtime):
+    async def load(self) -> None:
+        self.calls = self.metrics.counter("probe_calls_total", "Requests the probe answered.")
+
     async def predict(self, request: InferenceRequest) -> InferenceResponse:
         params = request.parameters or {}
+        self.calls.inc()
         if params.get("crash"):
             os._exit(3)
         if params.get("sleep"):

@@ -235,3 +235,18 @@ async def test_result_segments_are_reused_once_the_response_is_gone(kernel: Kern
         assert np.array_equal(output(response, "y"), x + i)
         del response
     assert len(list(pool.folder.glob(f"w{pid}-*"))) == 3
+
+
+async def test_runtime_metrics_recorded_in_workers_reach_the_server(kernel: Kernel) -> None:
+    def calls() -> float:
+        text = kernel.metrics().decode()
+        for line in text.splitlines():
+            if line.startswith('kernel_runtime_probe_calls_total{model="solo"'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = calls()
+    for _ in range(3):
+        await kernel.infer("solo", None, request([1.0]))
+    # The worker's counts ride on its replies; this process has no other way to see them.
+    assert calls() == before + 3

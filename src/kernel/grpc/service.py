@@ -9,11 +9,13 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 from grpclib.const import Cardinality, Handler
+from grpclib.metadata import Deadline
 from grpclib.server import Stream
 
 from kernel.api import ControlPlane, DataPlane
 from kernel.errors import BadRequest, InferenceError, ModelNotFound, PayloadTooLarge
 from kernel.grpc.errors import error_message, log, to_grpc_error
+from kernel.workers.deadline import transport_deadline
 from protocol.errors import ProtocolError
 from protocol.grpc import (
     ModelInferCall,
@@ -172,11 +174,14 @@ class InferenceService:
 
     # --- inference -----------------------------------------------------------------------------
 
-    async def _infer(self, call: ModelInferCall) -> bytes:
-        """Run one decoded request; the encoded ModelInferResponse."""
-        response = await self._data.infer(
-            call.model_name, _version(call.model_version), call.request, protocol="grpc"
-        )
+    async def _infer(self, call: ModelInferCall, deadline: Deadline | None = None) -> bytes:
+        """Run one decoded request; the encoded ModelInferResponse. The client's deadline
+        (``grpc-timeout``) bounds the request, so a worker running it past then is stopped."""
+        remaining = None if deadline is None else deadline.time_remaining()
+        with transport_deadline(call.request, remaining):
+            response = await self._data.infer(
+                call.model_name, _version(call.model_version), call.request, protocol="grpc"
+            )
         request_id = call.request.id
         if isinstance(request_id, str) and response.id != request_id:
             # Streaming clients match answers to requests by id; never lose it.
@@ -194,16 +199,16 @@ class InferenceService:
         call = read_model_infer_request(data)
         if not call.model_name:
             raise BadRequest("model_name is required")
-        await stream.send_message(await self._infer(call))
+        await stream.send_message(await self._infer(call, stream.deadline))
 
-    async def _stream_one(self, data: bytes) -> bytes:
+    async def _stream_one(self, data: bytes, deadline: Deadline | None) -> bytes:
         """One ModelStreamInferResponse; a failure becomes its ``error_message``."""
         call: ModelInferCall | None = None
         try:
             call = read_model_infer_request(data)
             if not call.model_name:
                 raise BadRequest("model_name is required")
-            return encode_stream_response(await self._infer(call))
+            return encode_stream_response(await self._infer(call, deadline))
         except Exception as exc:
             request_id = call.request.id if call is not None else ""
             return encode_stream_response(
@@ -231,7 +236,7 @@ class InferenceService:
                     else:
                         if data is None:
                             return
-                        task = asyncio.ensure_future(self._stream_one(data))
+                        task = asyncio.ensure_future(self._stream_one(data, stream.deadline))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                     pending.put_nowait(task)

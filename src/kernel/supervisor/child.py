@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -22,11 +23,13 @@ import msgspec
 
 from kernel.errors import KernelError
 from kernel.lifecycle import Kernel
+from kernel.model_settings import ModelSettings
 from kernel.server import import_transports, run_server
 from kernel.settings import ServerSettings
 from kernel.supervisor.channel import Channel
 from kernel.supervisor.messages import (
     EXIT_CONFIG,
+    AcquirePool,
     ApplyLoad,
     ApplyUnload,
     Body,
@@ -34,6 +37,8 @@ from kernel.supervisor.messages import (
     Hello,
     Load,
     MetricsText,
+    PoolGrant,
+    ReleasePool,
     Result,
     ServerReady,
     Snapshot,
@@ -44,6 +49,7 @@ from kernel.supervisor.messages import (
     error_of,
     result_of,
 )
+from kernel.workers.broker import Grant, install_broker
 from protocol.messages import (
     InferenceRequest,
     InferenceResponse,
@@ -53,7 +59,7 @@ from protocol.messages import (
     ServerMetadataResponse,
 )
 
-__all__ = ["ClusterPlanes", "main"]
+__all__ = ["ChannelBroker", "ClusterPlanes", "main"]
 
 logger = logging.getLogger("kernel.supervisor")
 
@@ -76,7 +82,8 @@ class ClusterPlanes:
             raise RuntimeError("no control channel")
         return self.channel
 
-    async def _ask(self, body: Body) -> Body:
+    async def ask(self, body: Body) -> Body:
+        """Send ``body`` to the supervisor and wait for its answer."""
         try:
             return await self._channel().request(body)
         except ConnectionError:
@@ -110,7 +117,7 @@ class ClusterPlanes:
 
     async def metrics(self) -> bytes:
         """Every process's metrics, merged by the supervisor."""
-        answer = await self._ask(GatherMetrics())
+        answer = await self.ask(GatherMetrics())
         if not isinstance(answer, MetricsText):
             raise KernelError(f"the supervisor answered {type(answer).__name__} to metrics")
         return answer.text
@@ -128,7 +135,7 @@ class ClusterPlanes:
         await self._control(Unload(name))
 
     async def _control(self, body: Load | Unload) -> None:
-        answer = await self._ask(body)
+        answer = await self.ask(body)
         if not isinstance(answer, Result):
             raise KernelError(f"the supervisor answered {type(answer).__name__}")
         error = error_of(answer)
@@ -172,6 +179,36 @@ class ClusterPlanes:
             await asyncio.sleep(READY_POLL)
 
 
+class ChannelBroker:
+    """``kernel.workers.broker.PoolBroker`` over the control channel: the supervisor owns the
+    pools. Called from the kernel's executor threads; the channel lives on the event loop."""
+
+    def __init__(self, planes: ClusterPlanes, loop: asyncio.AbstractEventLoop) -> None:
+        self._planes = planes
+        self._loop = loop
+
+    def _ask(self, body: Body) -> Body:
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:  # it would wait for itself
+            raise RuntimeError("the pool broker must not be called on the event loop")
+        return asyncio.run_coroutine_threadsafe(self._planes.ask(body), self._loop).result()
+
+    def acquire(self, settings: ModelSettings) -> Grant:
+        answer = self._ask(AcquirePool(settings))
+        if isinstance(answer, PoolGrant):
+            return answer.grant
+        error = error_of(answer) if isinstance(answer, Result) else None
+        raise error or KernelError(f"the supervisor answered {type(answer).__name__}")
+
+    def release(self, grant: Grant) -> None:
+        # The supervisor also takes back the shares of a process that is gone.
+        with contextlib.suppress(KernelError):
+            self._ask(ReleasePool(grant.generation, grant.row))
+
+
 async def _run(
     settings: ServerSettings,
     worker: int,
@@ -191,6 +228,7 @@ async def _run(
     reading = asyncio.create_task(channel.run())
     # Without the supervisor there is nobody to restart or coordinate us: stop.
     reading.add_done_callback(lambda _: stop.set())
+    install_broker(ChannelBroker(planes, loop))
     welcome = await channel.request(Hello(worker, os.getpid()))
     if not isinstance(welcome, Welcome):
         raise KernelError(f"the supervisor answered {type(welcome).__name__} to hello")

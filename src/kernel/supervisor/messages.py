@@ -12,9 +12,12 @@ import msgspec
 
 from kernel import errors
 from kernel.metrics import MetricsSnapshot
+from kernel.model_settings import ModelSettings
+from kernel.workers.broker import Grant
 
 __all__ = [
     "EXIT_CONFIG",
+    "AcquirePool",
     "ApplyLoad",
     "ApplyUnload",
     "Body",
@@ -23,6 +26,8 @@ __all__ = [
     "Hello",
     "Load",
     "MetricsText",
+    "PoolGrant",
+    "ReleasePool",
     "Result",
     "ServerReady",
     "Snapshot",
@@ -72,6 +77,21 @@ class Status(_Message):
     """Notification: this process's own readiness changed."""
 
     ready: bool
+
+
+class AcquirePool(_Message):
+    """A share of the server's worker pool for this model version (the supervisor starts it
+    for the first process that asks); answered with ``PoolGrant`` or a failed ``Result``."""
+
+    settings: ModelSettings
+
+
+class ReleasePool(_Message):
+    """Give back the share ``row`` of pool ``generation``; answered with ``Result`` once the
+    pool has stopped, when this was the last share of a pool no longer current."""
+
+    generation: int
+    row: int
 
 
 # --- from the supervisor to a server process ------------------------------------------------
@@ -124,6 +144,10 @@ class MetricsText(_Message):
     text: bytes
 
 
+class PoolGrant(_Message):
+    grant: Grant
+
+
 class SnapshotReply(_Message):
     snapshot: MetricsSnapshot
 
@@ -134,6 +158,9 @@ Body = (
     | Unload
     | GatherMetrics
     | Status
+    | AcquirePool
+    | ReleasePool
+    | PoolGrant
     | Welcome
     | ApplyLoad
     | ApplyUnload

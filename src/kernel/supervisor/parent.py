@@ -11,7 +11,9 @@ channel (a unix socket pair) to the supervisor, over which:
 - each process reports its own readiness; the supervisor tells every process whether *all*
   are ready, which is what ``/v2/health/ready`` and ``ServerReady`` answer;
 - ``/metrics`` gathers a snapshot from every live process and merges them
-  (``kernel.metrics.merge_snapshots``).
+  (``kernel.metrics.merge_snapshots``);
+- models that run in worker pools get one pool for the whole server, which the supervisor
+  runs and every process connects to (``kernel.supervisor.pools``).
 
 A process that dies is started again at once (with back-off when it keeps dying at start-up);
 it loads the model set the server holds now, including loads and unloads made through the API,
@@ -44,6 +46,7 @@ from kernel.settings import ServerSettings
 from kernel.supervisor.channel import Channel, ChannelClosed
 from kernel.supervisor.messages import (
     EXIT_CONFIG,
+    AcquirePool,
     ApplyLoad,
     ApplyUnload,
     Body,
@@ -51,6 +54,8 @@ from kernel.supervisor.messages import (
     Hello,
     Load,
     MetricsText,
+    PoolGrant,
+    ReleasePool,
     Result,
     ServerReady,
     Snapshot,
@@ -58,7 +63,9 @@ from kernel.supervisor.messages import (
     Status,
     Unload,
     Welcome,
+    result_of,
 )
+from kernel.supervisor.pools import PoolKeeper
 
 __all__ = ["Supervisor", "supervise"]
 
@@ -98,6 +105,8 @@ class Supervisor:
         self._stopping = asyncio.Event()
         self._server_ready = False
         self._was_ready = False
+        # A share per process, and room for the few moments a restarted process overlaps.
+        self.pools = PoolKeeper(rows=4 * settings.workers + 4)
         self.exit_code = 0
 
     # --- start and stop ------------------------------------------------------------------------
@@ -132,6 +141,7 @@ class Supervisor:
                 self._signal(slot, signal.SIGTERM)
             await asyncio.gather(*keepers)
         finally:
+            await self.pools.close()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
             for sock in self._sockets:
@@ -191,6 +201,7 @@ class Supervisor:
         finally:
             theirs.close()
         slot.process = process
+        pid = process.pid
         reader, writer = await asyncio.open_unix_connection(sock=mine)
 
         async def handle(body: Body) -> Body | None:
@@ -218,6 +229,7 @@ class Supervisor:
             slot.channel = None
             slot.process = None
             self._update_readiness()
+            await self.pools.slot_gone(slot.worker, pid)
 
     async def _reap(self, slot: _Process, waiting: asyncio.Future[int]) -> None:
         """The process was told to stop: give it the grace period, then kill it."""
@@ -245,6 +257,14 @@ class Supervisor:
             return await self._fan_out(body)
         if isinstance(body, GatherMetrics):
             return MetricsText(await self._gather_metrics())
+        if isinstance(body, AcquirePool):
+            try:
+                return PoolGrant(await self.pools.acquire(slot.worker, body.settings))
+            except Exception as exc:
+                return result_of(exc)
+        if isinstance(body, ReleasePool):
+            await self.pools.release(body.generation, body.row)
+            return Result()
         return Result(error=f"unexpected {type(body).__name__}")
 
     def _joined(self) -> list[tuple[_Process, Channel]]:
@@ -255,9 +275,17 @@ class Supervisor:
         command: Body = ApplyLoad(body.name) if isinstance(body, Load) else ApplyUnload(body.name)
         async with self._control:
             targets = self._joined()
-            answers = await asyncio.gather(
-                *(channel.request(command) for _, channel in targets), return_exceptions=True
-            )
+            if isinstance(body, Load):
+                self.pools.begin_load(body.name)  # a reload starts the model's pools afresh
+            try:
+                answers = await asyncio.gather(
+                    *(channel.request(command) for _, channel in targets), return_exceptions=True
+                )
+            finally:
+                if isinstance(body, Load):
+                    await self.pools.end_load(body.name)
+                else:
+                    await self.pools.unloaded(body.name)
             results = [a for a in answers if isinstance(a, Result)]
             for answer in answers:
                 if isinstance(answer, BaseException) and not isinstance(answer, ChannelClosed):

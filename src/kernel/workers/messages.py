@@ -14,11 +14,13 @@ from typing import Any, BinaryIO, Final
 import msgspec
 from msgspec import Struct
 
+from kernel.metrics_store import MetricsDelta
 from kernel.model_settings import ModelSettings
 from protocol.messages import MetadataTensor
 
 __all__ = [
     "Call",
+    "Connect",
     "Failure",
     "FromWorker",
     "Load",
@@ -51,11 +53,25 @@ class TensorRef(Struct, array_like=True):
 
 
 class Load(Struct, tag=True, array_like=True):
-    """Pool -> worker, first frame: the model to load and the folder segments live in."""
+    """Pool -> worker, first frame: the model to load and the folder segments live in.
+
+    The worker writes the id of the call it runs as an int64 at ``status_offset`` in
+    ``status_file``. With ``listen``, it also accepts clients on that unix socket path once
+    the model is loaded (a pool shared by several server processes, ``kernel.workers.shared``).
+    """
 
     settings: ModelSettings
     folder: str
     status_file: str
+    status_offset: int = 0
+    listen: str = ""
+
+
+class Connect(Struct, tag=True, array_like=True):
+    """Client -> worker, first frame on a connection to a shared worker: the prefix of the
+    client's segment names, so the worker can drop its mappings when the client goes."""
+
+    prefix: str
 
 
 class Loaded(Struct, tag=True, array_like=True):
@@ -66,6 +82,9 @@ class Loaded(Struct, tag=True, array_like=True):
     runtime_name: str = ""
     inputs: list[MetadataTensor] = []
     outputs: list[MetadataTensor] = []
+    # What the runtime recorded through ``self.metrics`` since the last message (see
+    # kernel.metrics_store): worker processes have no /metrics of their own.
+    metrics: MetricsDelta | None = None
 
 
 class Call(Struct, tag=True, array_like=True):
@@ -88,12 +107,17 @@ class Release(Struct, tag=True, array_like=True):
 
 
 class Result(Struct, tag=True, array_like=True):
-    """Worker -> pool: the outputs of call ``id``."""
+    """Worker -> pool: the outputs of call ``id``.
+
+    New fields go at the end with a default (array-like encoding), e.g. a delta of the
+    runtime's custom metrics, so that a worker and a server of different builds still agree.
+    """
 
     id: int
     outputs: list[TensorRef]
     segment: str = ""
     parameters: dict[str, Any] | None = None
+    metrics: MetricsDelta | None = None
 
 
 class Failure(Struct, tag=True, array_like=True):
@@ -102,9 +126,10 @@ class Failure(Struct, tag=True, array_like=True):
     id: int
     kind: str
     message: str
+    metrics: MetricsDelta | None = None
 
 
-ToWorker = Load | Call | Release
+ToWorker = Load | Connect | Call | Release
 FromWorker = Loaded | Result | Failure
 
 _encoder = msgspec.msgpack.Encoder()

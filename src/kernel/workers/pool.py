@@ -1,35 +1,33 @@
-"""A pool of worker processes serving one model version.
+"""A pool of worker processes serving one model version, and the processes' lifecycle.
 
-``infer`` (blocking; the kernel calls it from its executor) packs the request's tensors into a
-shared segment, sends a small ``Call`` to the least-busy ready worker (fewest calls in flight)
-and waits for the answer, until the request's deadline. A worker that dies is replaced; its
-calls in flight fail with ``InferenceError``. A call past its deadline fails with
-``DeadlineExceeded``; if its worker is still running it, that worker is killed and replaced so
-it is never left wedged.
+``WorkerPool`` starts ``replicas`` worker processes and replaces any that dies. Used on its own
+(one server process, ``kernel serve --workers 1`` or an embedded ``Kernel``), it dispatches
+requests to them itself (``Dispatcher``: least-busy worker, deadlines). Under the supervisor
+(``shared=True``) it only keeps the processes running: each worker also listens on
+``<folder>/w<j>.sock`` and the server processes connect to it (``kernel.workers.shared``),
+coordinating through the pool table (``kernel.workers.table``), which this pool keeps up to
+date (which worker of each replica is ready, and how the last one died).
 """
 
 from __future__ import annotations
 
-import ctypes
-import itertools
 import logging
 import shutil
 import threading
 import time
-import weakref
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Final
+from pathlib import Path
+from typing import Final
 
-from kernel.errors import BadRequest, DeadlineExceeded, InferenceError, ModelNotReady
+from kernel.errors import DeadlineExceeded, ModelNotReady
 from kernel.model_settings import ModelSettings
 from kernel.workers.arena import Arena, Mapped, shared_folder
-from kernel.workers.messages import Call, Failure, Loaded, TensorRef
-from kernel.workers.process import Pending, WorkerProcess
-from kernel.workers.tensors import Tensor, pack, unpack
-from protocol.errors import ProtocolError
-from protocol.messages import UNSET, InferenceRequest, InferenceResponse, ResponseOutput
+from kernel.workers.dispatch import Dispatcher
+from kernel.workers.link import Link
+from kernel.workers.messages import Loaded
+from kernel.workers.process import WorkerProcess
+from kernel.workers.table import PoolTable
 
-__all__ = ["WorkerPool"]
+__all__ = ["TABLE", "WorkerPool", "socket_path"]
 
 logger = logging.getLogger("kernel.workers")
 
@@ -41,30 +39,41 @@ CLOSE_GRACE: Final = 10.0
 READY_WAIT: Final = 60.0
 #: Seconds between attempts to replace a worker whose replacement failed to load.
 RETRY_DELAY: Final = 2.0
-
-_ERRORS: Final[dict[str, type[Exception]]] = {
-    "protocol": ProtocolError,
-    "bad_request": BadRequest,
-    "not_ready": ModelNotReady,
-    "deadline": DeadlineExceeded,
-}
+#: The pool table's file name in a shared pool's folder.
+TABLE: Final = "table"
 
 
-class WorkerPool:
-    """``replicas`` worker processes running ``python`` (an interpreter path)."""
+def socket_path(folder: Path, replica: int) -> Path:
+    """Where replica ``replica`` of a shared pool listens for server processes."""
+    return folder / f"w{replica}.sock"
 
-    def __init__(self, settings: ModelSettings, replicas: int, python: str, label: str) -> None:
-        self.settings = settings
+
+class WorkerPool(Dispatcher):
+    """``replicas`` worker processes running ``python`` (an interpreter path).
+
+    ``shared``: the workers listen for other processes, and ``clients`` rows of the pool
+    table are kept for them (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        settings: ModelSettings,
+        replicas: int,
+        python: str,
+        label: str,
+        *,
+        shared: bool = False,
+        clients: int = 0,
+    ) -> None:
+        folder = shared_folder("kernel-pool-")
+        super().__init__(settings, label, Arena(folder, "p-"), Mapped(folder))
         self.replicas = replicas
         self.python = python
-        self.label = label
-        self.folder = shared_folder("kernel-pool-")
-        self.arena = Arena(self.folder, "p-")
-        self.mapped = Mapped(self.folder)
+        self.folder = folder
+        self.table = PoolTable(folder / TABLE, replicas, clients, create=True) if shared else None
         self.workers: list[WorkerProcess] = []
         self.loaded: Loaded | None = None
         self.replaced = 0
-        self._ids = itertools.count(1)
         self._cond = threading.Condition()
         self._closed = False
         #: Replacements being started, so that ``close`` can stop them.
@@ -73,26 +82,43 @@ class WorkerPool:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def _new_worker(self) -> WorkerProcess:
-        return WorkerProcess(self.label, self.python, self.folder, self.arena, self._exited)
+    def _new_worker(self, replica: int) -> WorkerProcess:
+        if self.table is None:
+            return WorkerProcess(self.label, self.python, self.folder, self.arena, self._exited)
+        listen = socket_path(self.folder, replica)
+        listen.unlink(missing_ok=True)  # a dead predecessor's
+        return WorkerProcess(
+            self.label,
+            self.python,
+            self.folder,
+            self.arena,
+            self._exited,
+            status=(self.table.path, self.table.running_offset(replica)),
+            listen=str(listen),
+        )
+
+    def _started(self, replica: int, worker: WorkerProcess) -> None:
+        if self.table is not None:
+            self.table.set_ready(replica, worker.pid)
 
     def start(self) -> None:
         """Start every replica and load the model in each, in parallel; blocks.
 
         Raises ``ModelLoadError`` with the first failing worker's reason (and stops the rest).
         """
-        workers = [self._new_worker() for _ in range(self.replicas)]
+        workers = [self._new_worker(j) for j in range(self.replicas)]
         errors: list[BaseException] = []
 
-        def run(worker: WorkerProcess) -> None:
+        def run(replica: int, worker: WorkerProcess) -> None:
             try:
                 worker.start(self.settings, LOAD_TIMEOUT)
+                self._started(replica, worker)
             except BaseException as exc:
                 errors.append(exc)
 
         with self._cond:
             self.workers = workers  # before any can die, so that a death is replaced
-        threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+        threads = [threading.Thread(target=run, args=(j, w)) for j, w in enumerate(workers)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -117,11 +143,16 @@ class WorkerPool:
         with self._cond:
             if self._closed or worker not in self.workers:
                 return
+            replica = self.workers.index(worker)
+        if self.table is not None:
+            self.table.set_ready(replica, 0)
+            code = worker.returncode
+            self.table.set_exit(replica, worker.pid, -9 if code is None else code)
         logger.error(
             "%s: worker process %d died (%s); replacing it",
             self.label,
             worker.pid,
-            worker.exit_note or worker._exit_reason(),
+            worker.reason(),
         )
         thread = threading.Thread(target=self._replace, args=(worker,), daemon=True)
         with self._cond:
@@ -134,7 +165,8 @@ class WorkerPool:
             with self._cond:
                 if self._closed:
                     return
-                fresh = self._new_worker()
+                replica = self.workers.index(old)
+                fresh = self._new_worker(replica)
                 self._starting.add(fresh)
             try:
                 fresh.start(self.settings, LOAD_TIMEOUT)
@@ -150,7 +182,8 @@ class WorkerPool:
                 self._starting.discard(fresh)
                 if self._closed:
                     break
-                self.workers[self.workers.index(old)] = fresh
+                self.workers[replica] = fresh
+                self._started(replica, fresh)
                 self.replaced += 1
                 self._cond.notify_all()
             logger.info("%s: worker %d replaced by %d", self.label, old.pid, fresh.pid)
@@ -176,6 +209,8 @@ class WorkerPool:
             thread.join()
         self.arena.close()
         self.mapped.forget("")
+        if self.table is not None:
+            self.table.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def pids(self) -> list[int]:
@@ -184,7 +219,7 @@ class WorkerPool:
 
     # --- requests ----------------------------------------------------------------------------
 
-    def _pick(self, deadline: float) -> WorkerProcess:
+    def _pick(self, deadline: float) -> Link:
         """The ready worker with the fewest calls in flight; waits while none is ready (until
         the deadline, or ``READY_WAIT`` without one)."""
         give_up = time.monotonic() + READY_WAIT
@@ -209,92 +244,10 @@ class WorkerPool:
                     )
                 self._cond.wait((deadline or give_up) - now)
 
-    def infer(self, request: InferenceRequest, timeout: float) -> InferenceResponse:
-        """Run ``request`` on a worker; ``timeout`` seconds (0: none) bound the whole call."""
-        deadline = time.monotonic() + timeout if timeout else 0.0
-        tensors: list[Tensor] = [
-            (i.name, i.shape, i.datatype, None if i.parameters is UNSET else i.parameters, i.data)
-            for i in request.inputs
-        ]
-        refs, segment = pack(tensors, self.arena)
-        outputs = None
-        if request.outputs is not UNSET:
-            outputs = [
-                (o.name, None if o.parameters is UNSET else o.parameters) for o in request.outputs
-            ]
-        call = Call(
-            next(self._ids),
-            refs,
-            segment.name if segment else "",
-            deadline,
-            None if request.id is UNSET else request.id,
-            None if request.parameters is UNSET else request.parameters,
-            outputs,
-        )
-        try:
-            worker = self._pick(deadline)
-        except BaseException:
-            if segment is not None:
-                self.arena.release(segment)
-            raise
-        pending = Pending(segment)
-        try:
-            worker.send(call, pending)
-            wait = None if not deadline else max(deadline - time.monotonic(), 0.0)
-            try:
-                answer = pending.future.result(wait)
-            except FutureTimeout:
-                raise self._expired(worker, call) from None
-        finally:
-            with self._cond:
-                worker.inflight -= 1
-        if isinstance(answer, Failure):
-            raise self._failure(answer)
-        return self._response(worker, request, answer.outputs, answer.segment, answer.parameters)
+    def _done(self, link: Link) -> None:
+        with self._cond:
+            link.inflight -= 1
 
-    def _expired(self, worker: WorkerProcess, call: Call) -> DeadlineExceeded:
-        pending = worker.take(call.id)
-        if pending is not None:
-            if worker.running() == call.id:
-                # Still running: the worker is wedged on a request nobody waits for any more.
-                worker.kill(f"killed after request {call.id} passed its deadline")
-            # Safe to reuse now: a worker checks the deadline before it reads any input.
-            if pending.segment is not None:
-                self.arena.release(pending.segment)
-        return DeadlineExceeded(f"{self.label}: the request did not finish before its deadline")
-
-    def _failure(self, failure: Failure) -> Exception:
-        cls = _ERRORS.get(failure.kind, InferenceError)
-        return cls(f"{self.label}: {failure.message}")
-
-    def _response(
-        self,
-        worker: WorkerProcess,
-        request: InferenceRequest,
-        refs: list[TensorRef],
-        segment: str,
-        parameters: dict[str, Any] | None,
-    ) -> InferenceResponse:
-        holder: ctypes.Array[ctypes.c_char] | None = None
-        if segment:
-            mm = self.mapped.get(segment)
-            # The outputs are views of the worker's segment (no copy); the worker may reuse
-            # it once the last of them is gone, i.e. after the transport has encoded them.
-            holder = (ctypes.c_char * len(mm)).from_buffer(mm)
-            weakref.finalize(holder, worker.release, segment)
-        outputs = [
-            ResponseOutput(
-                ref.name,
-                ref.shape,
-                ref.datatype,
-                UNSET if ref.parameters is None else ref.parameters,
-                unpack(ref, holder),
-            )
-            for ref in refs
-        ]
-        return InferenceResponse(
-            model_name=self.settings.name,
-            outputs=outputs,
-            id=request.id,
-            parameters=UNSET if parameters is None else parameters,
-        )
+    def _running(self, link: Link) -> int:
+        assert isinstance(link, WorkerProcess)
+        return link.running()

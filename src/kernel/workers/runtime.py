@@ -1,7 +1,9 @@
 """``PooledRuntime``: how the kernel sees a model that runs in worker processes.
 
 The kernel loads, calls and unloads it like any runtime (in its executor); each method hands
-the work to the model's ``WorkerPool``. A model runs in workers when its settings ask for
+the work to the model's pool: a ``WorkerPool`` of its own, or, under ``kernel serve --workers
+N``, a share (``SharedPool``) of the one pool the supervisor runs for the whole server (see
+``kernel.workers.broker``). A model runs in workers when its settings ask for
 ``parallel_workers`` > 0 or name a Python environment in ``parameters.environment_path``.
 """
 
@@ -14,15 +16,24 @@ from typing import Any
 from kernel.errors import BadRequest, ModelLoadError
 from kernel.model_settings import ModelSettings
 from kernel.runtime import Runtime
+from kernel.workers.broker import Grant, current_broker
+from kernel.workers.deadline import transport_timeout
+from kernel.workers.messages import Loaded
 from kernel.workers.pool import WorkerPool
+from kernel.workers.shared import SharedPool
 from protocol.messages import InferenceRequest, InferenceResponse, MetadataTensor
 
-__all__ = ["PooledRuntime", "client_timeout", "runs_in_workers", "worker_python"]
+__all__ = ["PooledRuntime", "client_timeout", "replicas_of", "runs_in_workers", "worker_python"]
 
 
 def runs_in_workers(settings: ModelSettings) -> bool:
     """Whether the model's settings ask for worker processes."""
     return (settings.parallel_workers or 0) > 0 or bool(settings.parameters.environment_path)
+
+
+def replicas_of(settings: ModelSettings) -> int:
+    """How many worker processes the model's pool has: ``parallel_workers``, at least one."""
+    return max(settings.parallel_workers or 0, 1)
 
 
 def worker_python(settings: ModelSettings) -> str:
@@ -58,39 +69,62 @@ class PooledRuntime(Runtime):
 
     def __init__(self, settings: ModelSettings) -> None:
         super().__init__(settings)
-        self.pool: WorkerPool | None = None
+        self.pool: WorkerPool | SharedPool | None = None
+        self._grant: Grant | None = None
 
     def _label(self) -> str:
         version = self.settings.version
         return f"model {self.name!r}" + (f" version {version!r}" if version else "")
 
     async def load(self) -> None:
-        replicas = max(self.settings.parallel_workers or 0, 1)
+        # Both block: the kernel runs load in its executor.
+        broker = current_broker()
+        if broker is not None:  # the server's one pool, owned by the supervisor
+            grant = broker.acquire(self.settings)
+            self.pool, self._grant = SharedPool(self.settings, self._label(), grant), grant
+            return
+        replicas = replicas_of(self.settings)
         pool = WorkerPool(self.settings, replicas, worker_python(self.settings), self._label())
-        pool.start()  # blocks: the kernel runs load in its executor
+        pool.start()
         self.pool = pool
 
     async def predict(self, request: InferenceRequest) -> InferenceResponse:
         pool = self.pool
         if pool is None:
             raise ModelLoadError(f"{self._label()} is not loaded")
-        limits = [t for t in (self.settings.request_timeout, client_timeout(request)) if t > 0]
+        limits = [
+            t
+            for t in (
+                self.settings.request_timeout,
+                client_timeout(request),
+                transport_timeout(request),
+            )
+            if t > 0
+        ]
         return pool.infer(request, min(limits) if limits else 0.0)
 
     async def unload(self) -> None:
         pool, self.pool = self.pool, None
+        grant, self._grant = self._grant, None
         if pool is not None:
             pool.close()
+        broker = current_broker()
+        if grant is not None and broker is not None:
+            broker.release(grant)
+
+    @property
+    def _loaded(self) -> Loaded | None:
+        return self.pool.loaded if self.pool is not None else None
 
     @property
     def runtime_name(self) -> str:
-        loaded = self.pool.loaded if self.pool is not None else None
+        loaded = self._loaded
         return loaded.runtime_name if loaded is not None else self.settings.implementation
 
     def inputs(self) -> list[MetadataTensor]:
-        loaded = self.pool.loaded if self.pool is not None else None
+        loaded = self._loaded
         return list(loaded.inputs) if loaded is not None else super().inputs()
 
     def outputs(self) -> list[MetadataTensor]:
-        loaded = self.pool.loaded if self.pool is not None else None
+        loaded = self._loaded
         return list(loaded.outputs) if loaded is not None else super().outputs()
