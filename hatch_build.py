@@ -19,7 +19,11 @@ from typing import Any
 from hatchling.metadata.plugin.interface import MetadataHookInterface
 
 # Extras that are not runtime plugins.
-STATIC_EXTRAS = {"pandas": ["pandas>=2.0"]}
+STATIC_EXTRAS = {
+    "pandas": ["pandas>=2.0"],
+    # uvicorn 0.30 brought Server.capture_signals, which kernel's uvicorn server relies on.
+    "uvicorn": ["uvicorn>=0.30", "httptools>=0.6"],
+}
 
 
 class RuntimeExtrasHook(MetadataHookInterface):

@@ -1,10 +1,11 @@
 """The ``kernel`` command.
 
 ``kernel serve MODELS_DIR [--host H] [--http-port P] [--grpc-port Q] [--settings FILE]
-[--workers N]`` serves every model below ``MODELS_DIR`` from N processes; ``kernel plugins``
-lists installed plugins, their versions and runtimes; ``kernel init NAME [--directory DIR]``
-scaffolds a runtime plugin distribution in ``DIR/NAME``; ``kernel batch MODEL_DIR INPUT OUTPUT
-[--spark-master URL]`` scores a dataset on Spark (``kernel.batch``); ``kernel --version``.
+[--workers N] [--http-server hypercorn|uvicorn]`` serves every model below ``MODELS_DIR`` from
+N processes; ``kernel plugins`` lists installed plugins, their versions and runtimes;
+``kernel init NAME [--directory DIR]`` scaffolds a runtime plugin distribution in ``DIR/NAME``;
+``kernel batch MODEL_DIR INPUT OUTPUT [--spark-master URL]`` scores a dataset on Spark
+(``kernel.batch``); ``kernel --version``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="server processes sharing the ports (default: the cores this process may use;"
         " 1 serves from this process alone)",
+    )
+    serve.add_argument(
+        "--http-server",
+        choices=["hypercorn", "uvicorn"],
+        help="the REST server: hypercorn (default) or uvicorn with httptools"
+        " (pip install 'kernel[uvicorn]')",
     )
 
     commands.add_parser("plugins", help="list installed plugins, their versions and runtimes")
@@ -87,6 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
             "grpc_port": args.grpc_port,
             "log_level": args.log_level,
             "workers": args.workers,
+            "http_server": args.http_server,
         },
     )
     level = logging.getLevelName(settings.log_level.upper())

@@ -1,12 +1,13 @@
-"""``serve``: one event loop running the kernel, the REST server (hypercorn) and the gRPC
-server (grpclib) until SIGTERM or SIGINT.
+"""``serve``: one event loop running the kernel, the REST server (hypercorn, or uvicorn with
+the ``http_server`` setting; see ``kernel.http_servers``) and the gRPC server (grpclib) until
+SIGTERM or SIGINT.
 
 Start-up order: the kernel starts (plugins, runtimes, models begin loading), then both
 transports listen, so ``/v2/health/live`` answers while models load and ``/v2/health/ready``
 turns 200 when they are loaded. Shut-down: stop listening, let requests in flight finish
 (bounded by ``graceful_timeout``), unload every model, exit 0.
 
-Listening sockets are created here, not by hypercorn, so that a port in use is a clear error
+Listening sockets are created here, not by the HTTP server, so that a port in use is a clear error
 before anything serves, and so that the supervisor (``--workers`` above 1, see
 ``kernel.supervisor``) can hand the same sockets to several server processes. ``TCP_NODELAY``
 is set on them; asyncio also sets it on every accepted connection.
@@ -57,33 +58,19 @@ async def _serve_http(
     sock: socket.socket,
     stop: asyncio.Event,
 ) -> None:
-    from hypercorn.asyncio import serve as hypercorn_serve
-    from hypercorn.config import Config
-
+    from kernel.http_servers import serve_http
     from kernel.rest.app import build_app
 
-    config = Config()
-    # hypercorn wraps the descriptor in a socket of its own; detach so only it closes it.
-    config.bind = [f"fd://{sock.detach()}"]
-    config.graceful_timeout = settings.graceful_timeout
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.include_server_header = False
-    # hypercorn closes a keep-alive connection after 1000 requests by default; clients then pay
-    # a reconnect (and the server a new connection's set-up) every 1000 inferences for nothing.
-    config.keep_alive_max_requests = 2**31 - 1
-    # starlette's ASGI signature and hypercorn's ASGIFramework type are equivalent but
-    # written differently; mypy cannot see that.
-    app: Any = build_app(data, control, settings)
-    await hypercorn_serve(app, config, shutdown_trigger=stop.wait, mode="asgi")
+    await serve_http(build_app(data, control, settings), sock, settings, stop)
 
 
 def import_transports(settings: ServerSettings) -> None:
     """Import the transports before models start loading: their imports take a good part of
     a second, which would otherwise stall the loop mid-load and inflate the logged times."""
     if settings.http_port:
-        import hypercorn.asyncio  # noqa: F401
+        from kernel.http_servers import load_http_server
 
+        load_http_server(settings.http_server)
         import kernel.rest.app
     if settings.grpc_port:
         import kernel.grpc.server  # noqa: F401
@@ -110,11 +97,14 @@ async def run_server(
             from kernel.grpc.server import build_server
 
             grpc_server = build_server(data, control, settings)
+            grpc_port = grpc_sock.getsockname()[1]
             await grpc_server.start(sock=grpc_sock)
-            logger.info("gRPC on %s:%d", settings.host, settings.grpc_port)
+            logger.info("gRPC on %s:%d", settings.host, grpc_port)
         if http_sock is not None:
+            # The bound port, not the setting: they differ when the socket was bound to port 0.
+            http_port = http_sock.getsockname()[1]
             http_task = asyncio.create_task(_serve_http(data, control, settings, http_sock, stop))
-            logger.info("REST on http://%s:%d", settings.host, settings.http_port)
+            logger.info("REST on http://%s:%d (%s)", settings.host, http_port, settings.http_server)
         await kernel.wait_loaded()
         logger.info(
             "models loaded in %.2f s; ready: %s", time.perf_counter() - started, kernel.ready()
@@ -164,6 +154,10 @@ def serve(settings: ServerSettings) -> int:
     With ``settings.workers`` above 1 a supervisor (``kernel.supervisor``) owns the sockets
     and runs that many server processes; with 1 this process serves alone, as before.
     """
+    if settings.http_port:
+        from kernel.http_servers import check_installed
+
+        check_installed(settings.http_server)  # before any process starts or port is bound
     if settings.workers > 1:
         from kernel.supervisor import supervise
 

@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal, get_args, get_origin, get_type_hints
 
 import msgspec
 from msgspec import Meta, Struct
@@ -64,9 +64,21 @@ class ServerSettings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     server_name: str = "kernel"
     server_version: str = ""
     metrics: bool = True
+    #: The server running the REST app: hypercorn (default; HTTP/1.1 and HTTP/2), or uvicorn
+    #: with httptools (the ``kernel[uvicorn]`` extra; HTTP/1.1 only, several times less CPU
+    #: per request). See docs/serving.md.
+    http_server: Literal["hypercorn", "uvicorn"] = "hypercorn"
 
 
 _FIELDS: Final = frozenset(ServerSettings.__struct_fields__)
+
+#: The allowed values of each field typed as a ``Literal``, for error messages (msgspec's says
+#: only "Invalid enum value").
+_CHOICES: Final = {
+    name: get_args(hint)
+    for name, hint in get_type_hints(ServerSettings).items()
+    if get_origin(hint) is Literal
+}
 
 #: MLServer settings.json fields whose meaning kernel shares, under kernel's name.
 MLSERVER_ALIASES: Final[Mapping[str, str]] = {
@@ -112,7 +124,11 @@ def _validate(layer: dict[str, Any], source: str) -> None:
     try:
         msgspec.convert(layer, ServerSettings, strict=False)
     except msgspec.ValidationError as exc:
-        raise SettingsError(f"{source}: {exc}") from None
+        message = str(exc)
+        for name, choices in _CHOICES.items():
+            if message.endswith(f"`$.{name}`"):
+                message += f" (expected one of: {', '.join(map(str, choices))})"
+        raise SettingsError(f"{source}: {message}") from None
 
 
 def _read_file(path: Path) -> dict[str, Any]:
