@@ -1,15 +1,18 @@
-"""Tensor ``data`` in JSON: checked conversion of decoded JSON values, and flat lists out.
+"""Tensor ``data`` in JSON: checked conversion into arrays, and flat lists out.
 
-A request body is decoded once by msgspec with ``data`` left as plain lists (the same work as
-``msgspec.json.decode`` into lists). Then ``msgspec.convert`` checks each value's kind in C (no
-strings in FP32, no floats or booleans in INT32, no numbers in BYTES) and numpy builds the array:
-``np.fromiter`` for the flat form, ``np.array`` for the nested form (checked not to be ragged).
-Ranges are checked by numpy: integer casts raise on overflow, floats are built as float64 and
+A request body is decoded once by msgspec with each tensor's ``data`` kept as ``msgspec.Raw``
+(a slice of the body, not parsed into objects). Once the datatype is known, the slice is parsed
+by a decoder typed for it (``list[float]``, ``list[list[int]]``, ...), so msgspec checks each
+value's kind in C while it builds the list (no strings in FP32, no floats or booleans in INT32,
+no numbers in BYTES): the data is parsed exactly once. numpy then builds the array (nested data
+is checked not to be ragged). Ranges are checked: integer casts raise on overflow, floats are
 compared with the target type's limit before the cast, so nothing silently becomes infinity.
+``tensor_from_json`` does the same for data that is already decoded (plain lists).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Final, cast
 
@@ -21,7 +24,7 @@ from protocol._shape import MAX_DIMS, element_count, format_shape
 from protocol.datatypes import DATATYPES, Datatype, get_datatype
 from protocol.errors import ProtocolError
 
-__all__ = ["json_datatype", "tensor_from_json", "tensor_to_json"]
+__all__ = ["json_datatype", "tensor_from_json", "tensor_from_raw_json", "tensor_to_json"]
 
 _ELEMENT: Final = {"bool": bool, "int": int, "float": float, "str": str}
 _KIND: Final = {
@@ -58,6 +61,19 @@ def _target(row: Datatype, depth: int) -> Any:
     if target is None:
         target = _TYPES[(row.name, depth)] = _nested(_ELEMENT[row.json or "str"], depth)
     return target
+
+
+# One typed decoder per (datatype, nesting depth), built on first use.
+_DECODERS: Final[dict[tuple[str, int], msgspec.json.Decoder[Any]]] = {}
+# Bytes that may open a JSON array: nesting is read from the run of these at the start.
+_OPENING: Final = b"[ \t\r\n"
+
+
+def _decoder(row: Datatype, depth: int) -> msgspec.json.Decoder[Any]:
+    decoder = _DECODERS.get((row.name, depth))
+    if decoder is None:
+        decoder = _DECODERS[(row.name, depth)] = msgspec.json.Decoder(_target(row, depth))
+    return decoder
 
 
 def json_datatype(datatype: str, tensor: str) -> Datatype:
@@ -101,6 +117,18 @@ def _out_of_range(values: Any, row: Datatype, tensor: str) -> ProtocolError:
 
 def _build(values: Any, row: Datatype, count: int, depth: int, tensor: str) -> npt.NDArray[Any]:
     limit = _FLOAT_LIMITS.get(row.name)
+    if depth == 1 and count <= _SMALL:
+        # Small flat data (the 1-row request): checked with builtins, then one numpy call;
+        # numpy's reductions and casts cost ~1 µs each whatever the size.
+        if limit and count and max(max(values), -min(values)) >= limit:
+            raise _out_of_range(values, row, tensor)
+        try:
+            array = np.array(values, dtype=row.dtype)
+        except OverflowError:
+            raise _out_of_range(values, row, tensor) from None
+        if _WRAPS_INTS and row.json == "int" and count:
+            _check_int_range(values, row, tensor)
+        return array
     dtype = np.dtype(np.float64) if limit else row.dtype
     try:
         if depth == 1:
@@ -113,12 +141,8 @@ def _build(values: Any, row: Datatype, count: int, depth: int, tensor: str) -> n
         raise ProtocolError(f"{tensor}: nested data is ragged (rows of different lengths)") from exc
     if _WRAPS_INTS and row.json == "int" and array.size:
         _check_int_range(values, row, tensor)
-    if limit and array.size:
-        # numpy reductions cost ~1.5 µs each whatever the size: small tensors use the builtins.
-        small = depth == 1 and count <= _SMALL
-        top = max(max(values), -min(values)) if small else max(array.max(), -array.min())
-        if top >= limit:
-            raise _out_of_range(values, row, tensor)
+    if limit and array.size and max(array.max(), -array.min()) >= limit:
+        raise _out_of_range(values, row, tensor)
     return array.astype(row.dtype, copy=False) if limit else array
 
 
@@ -161,10 +185,43 @@ def tensor_from_json(
     try:
         values = msgspec.convert(values, _target(row, depth))
     except msgspec.ValidationError as exc:
-        where = str(exc).replace("`$", "`data")
-        raise ProtocolError(
-            f"{tensor}: {row.name} data must be {_KIND[row.json or 'str']}: {where}"
-        ) from None
+        raise _wrong_kind(exc, row, tensor) from None
+    return _to_array(values, row, shape, count, depth, tensor)
+
+
+def tensor_from_raw_json(
+    raw: msgspec.Raw, shape: Sequence[int], datatype: str, tensor: str
+) -> npt.NDArray[Any]:
+    """``tensor_from_json`` for ``data`` still undecoded (``msgspec.Raw``): parsed once, typed."""
+    row = json_datatype(datatype, tensor)
+    count = element_count(shape, tensor)
+    view = memoryview(raw)
+    head = bytes(view[: 4 * MAX_DIMS + 1])
+    opening = len(head) - len(head.lstrip(_OPENING))
+    depth = head.count(b"[", 0, opening)
+    if depth == 0:
+        raise ProtocolError(f"{tensor}: data must be a JSON array")
+    if depth > MAX_DIMS:
+        raise ProtocolError(f"{tensor}: data is nested deeper than {MAX_DIMS} levels")
+    try:
+        values = _decoder(row, depth).decode(view)
+    except msgspec.ValidationError as exc:
+        raise _wrong_kind(exc, row, tensor) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # The body's first pass skips over ``data`` without reading its strings' bytes.
+        hint = " (send non-UTF-8 BYTES as binary data)" if isinstance(exc, UnicodeError) else ""
+        raise ProtocolError(f"{tensor}: invalid data: {exc}{hint}") from None
+    return _to_array(values, row, shape, count, depth, tensor)
+
+
+def _wrong_kind(exc: msgspec.ValidationError, row: Datatype, tensor: str) -> ProtocolError:
+    where = str(exc).replace("`$", "`data")
+    return ProtocolError(f"{tensor}: {row.name} data must be {_KIND[row.json or 'str']}: {where}")
+
+
+def _to_array(
+    values: Any, row: Datatype, shape: Sequence[int], count: int, depth: int, tensor: str
+) -> npt.NDArray[Any]:
     if depth == 1 and len(values) != count:
         raise ProtocolError(
             f"{tensor}: shape {format_shape(shape)} needs {count} elements, got {len(values)}"
@@ -189,13 +246,14 @@ def tensor_to_json(array: npt.NDArray[Any], row: Datatype, tensor: str) -> list[
     are not UTF-8; the message says to ask for binary data instead.
     """
     json_datatype(row.name, tensor)
-    flat = array.reshape(-1)
-    if row.json == "float" and not np.isfinite(flat).all():
+    values: list[Any] = array.reshape(-1).tolist()
+    # NaN and infinity survive a sum, so one C-speed pass over the list clears the common case;
+    # only a sum that overflowed (or a real NaN) needs the exact check.
+    if row.json == "float" and not math.isfinite(sum(values)) and not np.isfinite(array).all():
         raise ProtocolError(
             f"{tensor}: {row.name} data holds NaN or infinity, which JSON cannot carry; "
             "request it as binary data (parameters.binary_data)"
         )
-    values: list[Any] = flat.tolist()
     if row.json != "str":
         return values
     try:

@@ -19,7 +19,12 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from protocol._json_data import json_datatype, tensor_from_json, tensor_to_json
+from protocol._json_data import (
+    json_datatype,
+    tensor_from_json,
+    tensor_from_raw_json,
+    tensor_to_json,
+)
 from protocol._shape import MAX_DIMS, MAX_ELEMENTS, element_count, format_shape
 from protocol.datatypes import Datatype, datatype_for_dtype, get_datatype
 from protocol.errors import ProtocolError
@@ -37,6 +42,7 @@ __all__ = [
     "output_from_numpy",
     "tensor_from_json",
     "tensor_from_raw",
+    "tensor_from_raw_json",
     "tensor_to_json",
     "tensor_to_raw",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 
 from protocol import ProtocolError
@@ -245,3 +246,38 @@ def test_response_body_errors_name_outputs() -> None:
     body = b'{"model_name":"m","outputs":[{"name":"y","shape":[2],"datatype":"INT32","data":[1]}]}'
     with pytest.raises(ProtocolError, match=r"output 'y': shape \[2\] needs 2 elements, got 1"):
         decode_infer_response(body, None)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"[ [1, 2],\n [3, 4] ]", b"[[1,2],[3,4]]", b"[\t1, 2, 3, 4 ]", b"[[[1,2]],[[3,4]]]"],
+)
+def test_json_data_is_read_whatever_its_spacing_and_nesting(data: bytes) -> None:
+    # The body's data is parsed once, by a decoder picked from how deeply it is nested.
+    body = b'{"inputs":[{"name":"x","shape":[2,2],"datatype":"INT32","data":' + data + b"}]}"
+    array = decode_infer_request(body, None).inputs[0].data
+    assert array.dtype == np.int32
+    assert array.tolist() == [[1, 2], [3, 4]]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"null", "input 'x': data must be a JSON array"),
+        (b'"1,2"', "input 'x': data must be a JSON array"),
+        (b"[" * 40 + b"1" + b"]" * 40, "input 'x': data is nested deeper than 32 levels"),
+        (b"[1, [2]]", r"input 'x': INT32 data must be JSON integers: .* `data\[1\]`"),
+        (b"[[1, 2], [3]]", r"input 'x': nested data is ragged"),
+        (b"[1e999]", r"input 'x': INT32 data must be JSON integers"),
+    ],
+)
+def test_json_data_errors_name_the_tensor(data: bytes, message: str) -> None:
+    body = b'{"inputs":[{"name":"x","shape":[2],"datatype":"INT32","data":' + data + b"}]}"
+    with pytest.raises(ProtocolError, match=message):
+        decode_infer_request(body, None)
+
+
+def test_fp_data_out_of_json_range_is_refused() -> None:
+    body = b'{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":[1e999]}]}'
+    with pytest.raises(ProtocolError, match=r"input 'x': FP64 data must be JSON numbers: .*range"):
+        decode_infer_request(body, None)
