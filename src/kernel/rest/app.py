@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from kernel.api import ControlPlane, DataPlane
 from kernel.rest.endpoints import Endpoints, RestSettings
 from kernel.rest.errors import error_response
+from kernel.rest.fast_infer import KernelApp
 from kernel.rest.plugin_routes import plugin_routes, plugins_of
 from kernel.rest.responses import JSONStructResponse
 from protocol.messages import ErrorResponse
@@ -112,4 +113,4 @@ def build_app(
     plugins = plugins if plugins is not None else plugins_of(data)
     if plugins is not None:
         routes += plugin_routes(plugins, data, control, settings.max_request_size, routes)
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    return KernelApp(endpoints, routes=routes, exception_handlers={HTTPException: _http_error})

@@ -11,11 +11,13 @@ from typing import Protocol
 
 from msgspec import Struct
 from starlette.requests import Request
+from starlette.types import Receive, Scope
 
 from kernel.api import ControlPlane, DataPlane
 from kernel.errors import BadRequest
 from kernel.rest.body import read_body
 from kernel.rest.responses import (
+    JSON,
     OCTET_STREAM,
     PROMETHEUS_TEXT,
     JSONStructResponse,
@@ -56,6 +58,10 @@ class _UnloadResponse(Struct):
     unload: bool
 
 
+_JSON_TYPE = (b"content-type", JSON)
+_BINARY_TYPE = (b"content-type", OCTET_STREAM)
+
+
 def _ready_status(ready: bool) -> int:
     return 200 if ready else 503
 
@@ -75,19 +81,27 @@ class Endpoints:
 
     async def infer(self, request: Request) -> WireResponse:
         params = request.path_params
-        body, header_length = await self._body(request)
+        body, headers = await self.infer_wire(
+            request.scope, request.receive, params["model"], params.get("version")
+        )
+        return WireResponse(body, raw_headers=headers)
+
+    async def infer_wire(
+        self, scope: Scope, receive: Receive, model: str, version: str | None
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """One inference from the ASGI request to the answer's body and raw headers."""
+        body, header_length = await read_body(scope, receive, self.limit)
         inference_request = decode_infer_request(body, header_length)
-        response = await self.data.infer(
-            params["model"], params.get("version"), inference_request, protocol="rest"
-        )
+        response = await self.data.infer(model, version, inference_request, protocol="rest")
         payload, json_length = encode_infer_response(response, inference_request)
+        size = (b"content-length", str(len(payload)).encode("ascii"))
         if json_length is None:
-            return WireResponse(payload)
-        return WireResponse(
-            payload,
-            media_type=OCTET_STREAM,
-            extra_headers=[(b"inference-header-content-length", str(json_length).encode())],
-        )
+            return payload, [size, _JSON_TYPE]
+        return payload, [
+            size,
+            _BINARY_TYPE,
+            (b"inference-header-content-length", str(json_length).encode("ascii")),
+        ]
 
     # --- health and metadata --------------------------------------------------------------
 

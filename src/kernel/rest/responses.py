@@ -35,11 +35,16 @@ class WireResponse(Response):
         status_code: int = 200,
         media_type: bytes = JSON,
         extra_headers: list[tuple[bytes, bytes]] | None = None,
+        *,
+        raw_headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         # Deliberately not calling Response.__init__: everything it computes is set here.
         self.status_code = status_code
         self.background = None
         self.body = body
+        if raw_headers is not None:  # complete already (content-length included)
+            self.raw_headers = raw_headers
+            return
         headers = [
             (b"content-length", str(len(body)).encode("ascii")),
             (b"content-type", media_type),
