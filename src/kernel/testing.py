@@ -258,23 +258,6 @@ def _check_plugins(kernel: Kernel, names: list[str]) -> None:
         raise PluginLoadError("plugins did not load: " + "; ".join(problems))
 
 
-async def _serve_http(
-    kernel: Kernel, settings: ServerSettings, fd: int, stop: asyncio.Event
-) -> None:
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    from kernel.rest.app import build_app
-
-    config = Config()
-    config.bind = [f"fd://{fd}"]
-    config.graceful_timeout = settings.graceful_timeout
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    app: Any = build_app(kernel, kernel, settings)  # ASGI types differ only in spelling
-    await serve(app, config, shutdown_trigger=stop.wait, mode="asgi")
-
-
 @contextlib.asynccontextmanager
 async def serve_plugins(
     *plugins: object,
@@ -334,9 +317,11 @@ async def serve_plugins(
 
             grpc_server = build_server(kernel, kernel, server_settings)
             await grpc_server.start(sock=grpc_sock)
-            http_task = asyncio.create_task(
-                _serve_http(kernel, server_settings, http_sock.detach(), stop)
-            )
+            from kernel.http_servers import serve_http
+            from kernel.rest.app import build_app
+
+            app = build_app(kernel, kernel, server_settings)
+            http_task = asyncio.create_task(serve_http(app, http_sock, server_settings, stop))
             await _wait_listening(server, http_task)
             yield server
         finally:
