@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from kernel.codecs.typed import TypedPredict
 from kernel.errors import ModelNotFound, ModelNotReady
@@ -22,6 +22,7 @@ from protocol.messages import (
     ModelConfigInput,
     ModelConfigOutput,
     ModelMetadataResponse,
+    UnsetType,
 )
 
 if TYPE_CHECKING:
@@ -174,15 +175,21 @@ def build_metadata(
     """V2 model metadata from the runtime's ``inputs()``/``outputs()`` and the settings."""
     settings = runtime.settings
     platform = settings.platform or runtime.framework or mv.runtime_name
-    params = settings.parameters
     return ModelMetadataResponse(
         name=mv.name,
         platform=platform,
         versions=[v for v in versions if v] or UNSET,
         inputs=_inputs(mv, runtime),
         outputs=_outputs(mv, runtime),
-        parameters={"content_type": params.content_type} if params.content_type else UNSET,
+        parameters=_metadata_parameters(runtime),
     )
+
+
+def _metadata_parameters(runtime: Runtime) -> dict[str, Any] | UnsetType:
+    extra = runtime.metadata_parameters()
+    content_type = runtime.settings.parameters.content_type
+    merged = {**extra, "content_type": content_type} if content_type else dict(extra)
+    return merged or UNSET
 
 
 _TYPE_INVALID: Final = "TYPE_INVALID"

@@ -78,3 +78,9 @@ class Runtime:
     def outputs(self) -> list[MetadataTensor]:
         """Output metadata; by default what ``model-settings.json`` declares."""
         return list(self.settings.outputs)
+
+    def metadata_parameters(self) -> dict[str, Any]:
+        """Extra ``parameters`` for the model's metadata (``GET /v2/models/{name}``), e.g. what
+        kind of model the loaded file turned out to be; JSON values only. Merged under the
+        kernel's own (``content_type``). By default none."""
+        return {}

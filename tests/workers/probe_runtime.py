@@ -2,7 +2,8 @@
 kernel imports a model's own ``.py`` file in whichever process loads the model).
 
 It answers ``y`` (its input ``x`` unchanged, any datatype), ``pid`` (the process that ran it)
-and ``numpy`` (that process's numpy version), and counts its calls in the runtime metric
+and ``numpy`` (that process's numpy version), reports the process that loaded it in its metadata
+parameters (``loaded_by``), and counts its calls in the runtime metric
 ``probe_calls_total``. Request parameters steer it: ``sleep`` (seconds
 to block), ``crash`` (exit the process at once, as a segfaulting framework would).
 """
@@ -20,6 +21,9 @@ from kernel import InferenceRequest, InferenceResponse, Runtime, output_from_num
 class Probe(Runtime):
     async def load(self) -> None:
         self.calls = self.metrics.counter("probe_calls_total", "Requests the probe answered.")
+
+    def metadata_parameters(self) -> dict[str, object]:
+        return {"loaded_by": os.getpid()}
 
     async def predict(self, request: InferenceRequest) -> InferenceResponse:
         params = request.parameters or {}

@@ -250,3 +250,15 @@ async def test_runtime_metrics_recorded_in_workers_reach_the_server(kernel: Kern
         await kernel.infer("solo", None, request([1.0]))
     # The worker's counts ride on its replies; this process has no other way to see them.
     assert calls() == before + 3
+
+
+async def test_metadata_parameters_come_from_the_runtime_wherever_it_runs(kernel: Kernel) -> None:
+    import os
+
+    pooled = kernel.model_metadata("solo", None).parameters
+    in_process = kernel.model_metadata("inproc", None).parameters
+    assert isinstance(pooled, dict)
+    assert isinstance(in_process, dict)
+    assert pooled["loaded_by"] == pid_of(await kernel.infer("solo", None, request([1.0])))
+    assert pooled["loaded_by"] != os.getpid()
+    assert in_process["loaded_by"] == os.getpid()

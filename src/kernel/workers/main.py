@@ -115,7 +115,10 @@ class Worker:
         inputs = list(runtime.inputs()) or (typed.inputs() if typed else [])
         outputs = list(runtime.outputs()) or (typed.outputs() if typed else [])
         name = registry.name_of(cls) or settings.implementation
-        return Loaded(os.getpid(), "", name, inputs, outputs, metrics=drain_delta())
+        metadata = runtime.metadata_parameters() or None
+        return Loaded(
+            os.getpid(), "", name, inputs, outputs, metrics=drain_delta(), metadata=metadata
+        )
 
     def request(self, call: Call) -> InferenceRequest:
         mm = self.mapped.get(call.segment) if call.segment else None

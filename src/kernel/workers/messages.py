@@ -85,6 +85,8 @@ class Loaded(Struct, tag=True, array_like=True):
     # What the runtime recorded through ``self.metrics`` since the last message (see
     # kernel.metrics_store): worker processes have no /metrics of their own.
     metrics: MetricsDelta | None = None
+    # ``Runtime.metadata_parameters()`` of the loaded runtime.
+    metadata: dict[str, Any] | None = None
 
 
 class Call(Struct, tag=True, array_like=True):

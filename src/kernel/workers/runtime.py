@@ -128,3 +128,7 @@ class PooledRuntime(Runtime):
     def outputs(self) -> list[MetadataTensor]:
         loaded = self._loaded
         return list(loaded.outputs) if loaded is not None else super().outputs()
+
+    def metadata_parameters(self) -> dict[str, Any]:
+        loaded = self._loaded
+        return dict(loaded.metadata or {}) if loaded is not None else {}
