@@ -122,14 +122,15 @@ def _build(values: Any, row: Datatype, count: int, depth: int, tensor: str) -> n
         # numpy's reductions and casts cost ~1 µs each whatever the size.
         if limit and count and max(max(values), -min(values)) >= limit:
             raise _out_of_range(values, row, tensor)
-        try:
-            array = np.array(values, dtype=row.dtype)
-        except OverflowError:
-            raise _out_of_range(values, row, tensor) from None
         if _WRAPS_INTS and row.json == "int" and count:
             _check_int_range(values, row, tensor)
-        return array
+        try:
+            return np.array(values, dtype=row.dtype)
+        except OverflowError:
+            raise _out_of_range(values, row, tensor) from None
     dtype = np.dtype(np.float64) if limit else row.dtype
+    if _WRAPS_INTS and row.json == "int" and count:
+        _check_int_range(values, row, tensor)  # before numpy 1.x wraps them (with a warning)
     try:
         if depth == 1:
             array = np.fromiter(values, dtype=dtype, count=count)
@@ -139,8 +140,6 @@ def _build(values: Any, row: Datatype, count: int, depth: int, tensor: str) -> n
         raise _out_of_range(values, row, tensor) from None
     except ValueError as exc:
         raise ProtocolError(f"{tensor}: nested data is ragged (rows of different lengths)") from exc
-    if _WRAPS_INTS and row.json == "int" and array.size:
-        _check_int_range(values, row, tensor)
     if limit and array.size and max(array.max(), -array.min()) >= limit:
         raise _out_of_range(values, row, tensor)
     return array.astype(row.dtype, copy=False) if limit else array
@@ -148,8 +147,12 @@ def _build(values: Any, row: Datatype, count: int, depth: int, tensor: str) -> n
 
 def _check_int_range(values: Any, row: Datatype, tensor: str) -> None:
     info = np.iinfo(cast(Any, row.dtype))
-    flat = np.array(values, dtype=object).reshape(-1)
-    if not (info.min <= flat.min() and flat.max() <= info.max):
+    try:
+        flat = np.array(values, dtype=object).reshape(-1)
+        inside = info.min <= flat.min() and flat.max() <= info.max
+    except (TypeError, ValueError):
+        return  # ragged nested data: building the array says so
+    if not inside:
         raise _out_of_range(values, row, tensor)
 
 
