@@ -44,7 +44,7 @@ class Served:
         return self.log.read_text(errors="replace")
 
 
-def _wait_ready(served: Served, timeout: float = 90.0) -> None:
+def _wait_ready(served: Served, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if served.process.poll() is not None:
