@@ -43,6 +43,17 @@ RETRY_DELAY: Final = 2.0
 TABLE: Final = "table"
 
 
+def check_waiting(label: str, deadline: float, give_up: float, now: float) -> None:
+    """Raise when a caller waiting for a ready worker must stop: its ``deadline`` passed, or
+    (without one) ``READY_WAIT`` went by with every worker still starting."""
+    if deadline and deadline <= now:
+        raise DeadlineExceeded(f"{label}: no worker became ready before the request's deadline")
+    if not deadline and give_up <= now:
+        raise ModelNotReady(
+            f"{label}: no worker process is ready (replacements are starting; see the server log)"
+        )
+
+
 def socket_path(folder: Path, replica: int) -> Path:
     """Where replica ``replica`` of a shared pool listens for server processes."""
     return folder / f"w{replica}.sock"
@@ -233,15 +244,7 @@ class WorkerPool(Dispatcher):
                     worker.inflight += 1
                     return worker
                 now = time.monotonic()
-                if deadline and deadline <= now:
-                    raise DeadlineExceeded(
-                        f"{self.label}: no worker became ready before the request's deadline"
-                    )
-                if not deadline and give_up <= now:
-                    raise ModelNotReady(
-                        f"{self.label}: no worker process is ready (replacements are starting;"
-                        " see the server log)"
-                    )
+                check_waiting(self.label, deadline, give_up, now)
                 self._cond.wait((deadline or give_up) - now)
 
     def _done(self, link: Link) -> None:

@@ -21,14 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
-from kernel.errors import DeadlineExceeded, ModelNotReady
+from kernel.errors import ModelNotReady
 from kernel.model_settings import ModelSettings
 from kernel.workers.arena import Arena, Mapped
 from kernel.workers.broker import Grant
 from kernel.workers.dispatch import Dispatcher
 from kernel.workers.link import Link
 from kernel.workers.messages import Connect, encode
-from kernel.workers.pool import READY_WAIT, TABLE, socket_path
+from kernel.workers.pool import READY_WAIT, TABLE, check_waiting, socket_path
 from kernel.workers.table import PoolTable, describe_exit
 
 __all__ = ["SharedLink", "SharedPool"]
@@ -175,16 +175,7 @@ class SharedPool(Dispatcher):
                     self.table.add(self.row, best, 1)
                     link.inflight += 1
                     return link
-            now = time.monotonic()
-            if deadline and deadline <= now:
-                raise DeadlineExceeded(
-                    f"{self.label}: no worker became ready before the request's deadline"
-                )
-            if not deadline and give_up <= now:
-                raise ModelNotReady(
-                    f"{self.label}: no worker process is ready (replacements are starting;"
-                    " see the server log)"
-                )
+            check_waiting(self.label, deadline, give_up, time.monotonic())
             time.sleep(POLL)
 
     def _done(self, link: Link) -> None:
