@@ -39,6 +39,7 @@ class Load:
     warmup: float  # seconds of load before measuring
     client_core: int | None
     outputs: tuple[wire.OutputSpec, ...] = wire.IRIS_OUTPUTS
+    rest_format: str = "binary"  # "json": all-JSON REST bodies (built-in client only)
 
 
 def perf_analyzer_paths(venv: Path) -> tuple[Path, dict[str, str]] | None:
@@ -78,6 +79,8 @@ def run_builtin(load: Load, server_pid: int) -> dict[str, Any]:
         str(server_pid),
         "--outputs",
         wire.format_outputs(load.outputs),
+        "--rest-format",
+        load.rest_format,
     ]
     try:
         done = subprocess.run(

@@ -7,8 +7,9 @@ seconds it reads the server's CPU time, records every completion for ``--duratio
 reads the CPU time again, and prints one JSON object on stdout.
 
 REST: raw asyncio protocol on uvloop, one keep-alive connection per worker, whole request in
-one write. gRPC: grpcio's asyncio client (C core) on one channel, bytes in and out (no protobuf
-work in the client).
+one write; binary-extension body by default, all-JSON with ``--rest-format json``. gRPC:
+grpcio's asyncio client (C core) on one channel, bytes in and out (no protobuf work in the
+client).
 """
 
 from __future__ import annotations
@@ -106,7 +107,11 @@ class Recorder:
 
 async def _http_workers(args: argparse.Namespace) -> list[Callable[[], Awaitable[bool]]]:
     x = wire.iris_rows(args.rows)
-    body, head_len = wire.rest_infer_request(x, args.outputs, args.input_name)
+    head_len: int | None = None
+    if args.rest_format == "json":
+        body = wire.rest_json_infer_request(x, args.outputs, args.input_name)
+    else:
+        body, head_len = wire.rest_infer_request(x, args.outputs, args.input_name)
     payload = wire.http_request_bytes(f"/v2/models/{args.model}/infer", body, head_len, args.port)
     loop = asyncio.get_running_loop()
 
@@ -204,6 +209,12 @@ def main() -> None:
         type=wire.parse_outputs,
         default=wire.IRIS_OUTPUTS,
         help="outputs to request (as perf_analyzer does: all the model lists)",
+    )
+    parser.add_argument(
+        "--rest-format",
+        choices=["binary", "json"],
+        default="binary",
+        help="REST body: binary tensor extension (perf_analyzer's) or all JSON",
     )
     args = parser.parse_args()
     if args.transport == "rest":

@@ -93,3 +93,17 @@ class CpuSampler:
             raise RuntimeError("too few CPU samples in the window: run longer")
         (t0, c0), (t1, c1) = inside[0], inside[-1]
         return (c1 - c0) / (t1 - t0)
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, summed over all cores, from
+    the first line of /proc/stat (busy = everything but idle and iowait).
+
+    Two readings around a measurement give how many cores were busy during it, the
+    benchmark's own processes included: a noise indicator for a shared machine.
+    """
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    total = sum(values[:8])  # guest time is already inside user/nice
+    idle = values[3] + values[4]
+    return (total - idle) / _TICK, total / _TICK

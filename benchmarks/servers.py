@@ -46,6 +46,13 @@ class Server:
     http_port: int | None = None
     grpc_port: int | None = None
     log: Path | None = None
+    #: Extra environment variables for the process (on top of this process's environment).
+    env: dict[str, str] = field(default_factory=dict)
+    #: Working directory (None: this process's); MLServer writes ``.metrics/`` into it.
+    cwd: Path | None = None
+    #: The REST path that answers 200 once the server can serve (MLServer's server-wide
+    #: readiness turns true before its models are loaded, so it is asked for the model's).
+    ready_path: str = "/v2/health/ready"
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -56,8 +63,11 @@ class Server:
     def start(self, log_dir: Path) -> None:
         """Launch the process with its output in ``log_dir/<name>.log``."""
         self.log = log_dir / f"{self.name}.log"
+        env = {**os.environ, **self.env} if self.env else None
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.cwd
+            )
 
     def log_tail(self, lines: int = 20) -> str:
         if self.log is None or not self.log.exists():
@@ -80,7 +90,7 @@ class Server:
 
     def _ready(self) -> bool:
         if self.http_port is not None:
-            url = f"http://127.0.0.1:{self.http_port}/v2/health/ready"
+            url = f"http://127.0.0.1:{self.http_port}{self.ready_path}"
             try:
                 with urllib.request.urlopen(url, timeout=1) as r:
                     return bool(r.status == 200)
@@ -141,11 +151,20 @@ def ceiling(
     return Server(name, argv, grpc_port=port)
 
 
-def kernel(command: str, repo: Path, core: int | None, workers: int = 1) -> Server:
+def kernel(
+    command: str,
+    repo: Path,
+    core: int | None,
+    workers: int | None = 1,
+    http_server: str | None = None,
+    name: str = "kernel",
+) -> Server:
     """``kernel serve --workers N`` (not started) on free loopback ports for the repository.
 
     One process by default (``kernel serve``'s own default is one per core): the ceilings
     are single processes, and CPU per request is only comparable process for process.
+    ``workers=None`` leaves ``kernel serve`` its default; ``http_server`` is passed as
+    ``--http-server`` (hypercorn or uvicorn) when given.
     """
     http_port, grpc_port = free_port(), free_port()
     argv = [
@@ -159,10 +178,12 @@ def kernel(command: str, repo: Path, core: int | None, workers: int = 1) -> Serv
         str(http_port),
         "--grpc-port",
         str(grpc_port),
-        "--workers",
-        str(workers),
     ]
-    return Server("kernel", argv, http_port=http_port, grpc_port=grpc_port)
+    if workers is not None:
+        argv += ["--workers", str(workers)]
+    if http_server is not None:
+        argv += ["--http-server", http_server]
+    return Server(name, argv, http_port=http_port, grpc_port=grpc_port)
 
 
 def default_kernel_command() -> str:

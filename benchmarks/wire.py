@@ -276,13 +276,42 @@ def rest_infer_request(
     return head + x.tobytes(), len(head)
 
 
-def http_request_bytes(path: str, body: bytes, header_length: int, port: int) -> bytes:
-    """One complete keep-alive HTTP/1.1 POST, headers and body in a single buffer."""
+def rest_json_infer_request(
+    x: npt.NDArray[np.float64], outputs: tuple[OutputSpec, ...], input_name: str = INPUT
+) -> bytes:
+    """Body of an all-JSON infer request (no binary extension, which MLServer does not
+    speak): the rows as a flat ``data`` list, the outputs named without parameters, so the
+    answer is JSON too."""
+    body = {
+        "inputs": [
+            {
+                "name": input_name,
+                "datatype": INPUT_DATATYPE,
+                "shape": list(x.shape),
+                "data": x.ravel().tolist(),
+            }
+        ],
+        "outputs": [{"name": o.name} for o in outputs],
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def http_request_bytes(path: str, body: bytes, header_length: int | None, port: int) -> bytes:
+    """One complete keep-alive HTTP/1.1 POST, headers and body in a single buffer.
+
+    ``header_length`` None: a JSON body (``application/json``, no
+    ``Inference-Header-Content-Length``)."""
+    if header_length is None:
+        kind = "Content-Type: application/json\r\n"
+    else:
+        kind = (
+            "Content-Type: application/octet-stream\r\n"
+            f"Inference-Header-Content-Length: {header_length}\r\n"
+        )
     head = (
         f"POST {path} HTTP/1.1\r\n"
         f"Host: 127.0.0.1:{port}\r\n"
-        "Content-Type: application/octet-stream\r\n"
-        f"Inference-Header-Content-Length: {header_length}\r\n"
+        f"{kind}"
         f"Content-Length: {len(body)}\r\n"
         "\r\n"
     )
