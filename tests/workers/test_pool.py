@@ -263,3 +263,25 @@ async def test_metadata_parameters_come_from_the_runtime_wherever_it_runs(kernel
     assert isinstance(pooled["loaded_by"], int)
     assert pooled["loaded_by"] != os.getpid()
     assert in_process["loaded_by"] == os.getpid()
+
+
+async def test_a_request_queued_behind_a_killed_call_runs_on_the_replacement(
+    kernel: Kernel,
+) -> None:
+    # One worker: the second request waits in its queue behind the wedged first one, which is
+    # killed at its deadline. The second never ran, so it goes to the replacement instead of
+    # failing with its neighbour.
+    pool = pool_of(kernel, "solo")
+    (before,) = pool.pids()
+    count = pool.replaced
+    wedged = asyncio.create_task(
+        kernel.infer("solo", None, request([1.0], sleep=30.0, timeout=1_000_000))
+    )
+    await asyncio.sleep(0.3)  # the worker is running the wedged call now
+    queued = asyncio.create_task(kernel.infer("solo", None, request([7.0])))
+    with pytest.raises(DeadlineExceeded):
+        await wedged
+    response = await queued
+    assert float(output(response, "y")[0]) == 7.0
+    assert pid_of(response) != before
+    await replaced(pool, count + 1)

@@ -22,7 +22,7 @@ from typing import Any, Final
 from kernel.errors import BadRequest, DeadlineExceeded, InferenceError, ModelNotReady
 from kernel.model_settings import ModelSettings
 from kernel.workers.arena import Arena, Mapped
-from kernel.workers.link import Link, Pending
+from kernel.workers.link import Link, Pending, WorkerGone
 from kernel.workers.messages import Call, Failure, TensorRef
 from kernel.workers.tensors import Tensor, pack, unpack
 from protocol.errors import ProtocolError
@@ -37,6 +37,9 @@ _ERRORS: Final[dict[str, type[Exception]]] = {
     "deadline": DeadlineExceeded,
 }
 
+
+#: How many times a call that never started is sent again after its worker died.
+_RETRIES: Final = 3
 
 _ids: tuple[int, Iterator[int]] | None = None
 
@@ -79,37 +82,45 @@ class Dispatcher:
             (i.name, i.shape, i.datatype, None if i.parameters is UNSET else i.parameters, i.data)
             for i in request.inputs
         ]
-        refs, segment = pack(tensors, self.arena)
         outputs = None
         if request.outputs is not UNSET:
             outputs = [
                 (o.name, None if o.parameters is UNSET else o.parameters) for o in request.outputs
             ]
-        call = Call(
-            _next_id(),
-            refs,
-            segment.name if segment else "",
-            deadline,
-            None if request.id is UNSET else request.id,
-            None if request.parameters is UNSET else request.parameters,
-            outputs,
-        )
-        try:
-            link = self._pick(deadline)
-        except BaseException:
-            if segment is not None:
-                self.arena.release(segment)
-            raise
-        pending = Pending(segment)
-        try:
-            link.send(call, pending)
-            wait = None if not deadline else max(deadline - time.monotonic(), 0.0)
+        for attempt in itertools.count():
+            refs, segment = pack(tensors, self.arena)
+            call = Call(
+                _next_id(),
+                refs,
+                segment.name if segment else "",
+                deadline,
+                None if request.id is UNSET else request.id,
+                None if request.parameters is UNSET else request.parameters,
+                outputs,
+            )
             try:
-                answer = pending.future.result(wait)
-            except FutureTimeout:
-                raise self._expired(link, call) from None
-        finally:
-            self._done(link)
+                link = self._pick(deadline)
+            except BaseException:
+                if segment is not None:
+                    self.arena.release(segment)
+                raise
+            pending = Pending(segment)
+            try:
+                link.send(call, pending)
+                wait = None if not deadline else max(deadline - time.monotonic(), 0.0)
+                try:
+                    answer = pending.future.result(wait)
+                except FutureTimeout:
+                    raise self._expired(link, call) from None
+                except WorkerGone as gone:
+                    # Queued behind a call that killed (or got) its worker killed: it never
+                    # ran, so another worker (or the replacement) can take it.
+                    if gone.started or attempt >= _RETRIES:
+                        raise
+                    continue
+            finally:
+                self._done(link)
+            break
         if isinstance(answer, Failure):
             raise self._failure(answer)
         return self._response(link, request, answer.outputs, answer.segment, answer.parameters)

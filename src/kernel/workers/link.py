@@ -28,6 +28,15 @@ __all__ = ["Link", "Pending"]
 logger = logging.getLogger("kernel.workers")
 
 
+class WorkerGone(InferenceError):
+    """The worker died with the call in flight. ``started`` is false when it had not begun
+    the call (it was queued behind another): such a call may safely go to another worker."""
+
+    def __init__(self, message: str, started: bool) -> None:
+        super().__init__(message)
+        self.started = started
+
+
 class Pending:
     """A call in flight: its future and the input segment it holds until the worker answers."""
 
@@ -67,6 +76,10 @@ class Link:
 
     def kill(self, note: str = "") -> None:
         """Stop the worker now; the reader thread then fails its calls."""
+        raise NotImplementedError
+
+    def running(self) -> int:
+        """The id of the call the worker runs now (0: none)."""
         raise NotImplementedError
 
     # --- calls ----------------------------------------------------------------------------------
@@ -142,15 +155,27 @@ class Link:
             self.ready = False
             pending, self.pending = self.pending, {}
         how = self.reason()
-        error = InferenceError(
+        # A worker runs one call at a time: only the one it was running can have started. The
+        # word is the dead worker's last write, so it still names that call.
+        try:
+            running: int | None = self.running()
+        except (ValueError, OSError):  # the pool closed its status memory: assume all ran
+            running = None
+        error = WorkerGone(
             f"{self.label}: worker process {self.pid} died ({how}) while running this request;"
-            " it is being replaced"
+            " it is being replaced",
+            started=True,
         )
-        for item in pending.values():
+        queued = WorkerGone(
+            f"{self.label}: worker process {self.pid} died ({how}) before running this request",
+            started=False,
+        )
+        for call_id, item in pending.items():
             if item.segment is not None:
                 self.arena.release(item.segment)
             if not item.future.done():
-                item.future.set_exception(error)
+                started = running is None or call_id == running
+                item.future.set_exception(error if started else queued)
         if self._sock is not None:
             self._sock.close()
         self.closed = True

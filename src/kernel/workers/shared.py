@@ -72,6 +72,9 @@ class SharedLink(Link):
             time.sleep(POLL)
         return self.exit_note or describe_exit(code)
 
+    def running(self) -> int:
+        return self.table.running(self.replica)
+
     def kill(self, note: str = "") -> None:
         self.stop_calls()
         if note:
