@@ -25,8 +25,8 @@ from protocol.datatypes import get_datatype
 from protocol.errors import ProtocolError
 from protocol.tensors import (
     as_tensor_array,
+    tensor_from_json,
     tensor_from_raw,
-    tensor_from_raw_json,
     tensor_to_json,
     tensor_to_raw,
 )
@@ -52,8 +52,7 @@ class _WireTensor(Struct):
     shape: list[int]
     datatype: str
     parameters: m.Parameters | UnsetType = UNSET
-    # Kept unparsed until the datatype is known: then parsed once, by a decoder typed for it.
-    data: msgspec.Raw | UnsetType = UNSET
+    data: Any = UNSET
 
 
 class _WireRequest(Struct):
@@ -174,7 +173,7 @@ def _decode_tensors(
         if size is None:
             if wire.data is UNSET:
                 raise ProtocolError(f"{tensor}: has neither data nor parameters.binary_data_size")
-            array = tensor_from_raw_json(wire.data, wire.shape, wire.datatype, tensor)
+            array = tensor_from_json(wire.data, wire.shape, wire.datatype, tensor)
         else:
             if wire.data is not UNSET:
                 raise ProtocolError(f"{tensor}: has both data and parameters.binary_data_size")

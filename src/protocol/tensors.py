@@ -22,7 +22,6 @@ import numpy.typing as npt
 from protocol._json_data import (
     json_datatype,
     tensor_from_json,
-    tensor_from_raw_json,
     tensor_to_json,
 )
 from protocol._shape import MAX_DIMS, MAX_ELEMENTS, element_count, format_shape
@@ -42,7 +41,6 @@ __all__ = [
     "output_from_numpy",
     "tensor_from_json",
     "tensor_from_raw",
-    "tensor_from_raw_json",
     "tensor_to_json",
     "tensor_to_raw",
 ]
