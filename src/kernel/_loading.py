@@ -18,6 +18,7 @@ from kernel.models import ModelState, ModelVersion
 from kernel.registry import RuntimeRegistry
 from kernel.runtime import Runtime
 from kernel.workers import PooledRuntime, runs_in_workers
+from kernel.workers.broker import current_broker
 from protocol.errors import ProtocolError
 
 __all__ = ["describe", "load_version", "retire_version"]
@@ -55,7 +56,11 @@ async def load_version(
         else:
             # In a thread: resolving may import the model's own .py file.
             cls = await executor.call(registry.resolve, settings.implementation, source.folder)
-            await executor.prepare(cls)
+            if current_broker() is not None and cls.keeps_state(settings):
+                # Several server processes: one copy, in the server's pool, holds the state.
+                cls = PooledRuntime
+            else:
+                await executor.prepare(cls)
         runtime = cls(settings)
         if codecs is None:
             from kernel.codecs.registry import default_registry

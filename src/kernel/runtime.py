@@ -35,6 +35,15 @@ class Runtime:
     def __init__(self, settings: ModelSettings) -> None:
         self.settings = settings
 
+    @classmethod
+    def keeps_state(cls, settings: ModelSettings) -> bool:
+        """Whether the model's answers depend on the requests before them (a window that
+        fills across requests, a detector updated online). The kernel then serves one copy of
+        it for the whole server: under ``--workers N`` it runs in the server's one worker
+        pool (one worker unless ``parallel_workers`` asks for more) instead of in each server
+        process. Decided from the settings, before the model loads. By default no."""
+        return False
+
     @property
     def name(self) -> str:
         return self.settings.name

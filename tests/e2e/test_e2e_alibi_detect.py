@@ -82,6 +82,15 @@ def server(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield running
 
 
+@pytest.fixture(scope="module")
+def two_processes(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``kernel serve --workers 2``: the window must still be one, not one per process."""
+    models = tmp_path_factory.mktemp("alibi-served-2")
+    shutil.copytree(repository / "drift-window", models / "drift-window")
+    with serve(models, tmp_path_factory.mktemp("alibi-logs-2"), workers=2) as running:
+        yield running
+
+
 def own(x: Array, **kwargs: Any) -> dict[str, Any]:
     from alibi_detect.cd import KSDrift
 
@@ -172,9 +181,14 @@ def test_bad_requests_say_what_is_wrong(server: Server) -> None:
         http_infer(server, "drift", SAME, outputs=[httpclient.InferRequestedOutput("score")])
 
 
-def test_mlserver_folder_windows_across_concurrent_clients(server: Server) -> None:
+@pytest.mark.parametrize("served_by", ["server", "two_processes"])
+def test_mlserver_folder_windows_across_concurrent_clients(
+    served_by: str, request: pytest.FixtureRequest
+) -> None:
     """16 clients, half over HTTP and half over gRPC, send 1..9 instances at a time: every
-    instance lands in exactly one window, and every caller is answered."""
+    instance lands in exactly one window, and every caller is answered, also when the server
+    runs two processes (each client's calls open fresh connections, which land on either)."""
+    server: Server = request.getfixturevalue(served_by)
     clients, calls = 16, 12
     sizes = [
         [random.Random(c * 31 + i).randint(1, 9) for i in range(calls)] for c in range(clients)

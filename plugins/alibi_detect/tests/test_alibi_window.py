@@ -180,3 +180,26 @@ def test_a_failing_test_drops_only_its_window() -> None:
     assert window.count == 2  # the 2 instances after the failed window wait for the next
     state = window.add(np.arange(2).reshape(-1, 1), lambda rows: rows.sum())
     assert (state.tests, state.count, state.latest) == (1, 0, 4 + 5 + 0 + 1)
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "keeps"),
+    [
+        ("ks", {}, False),
+        ("tabular", {}, False),
+        ("ks", {"window_size": 50}, True),
+        ("ks", {"batch_size": 50}, True),
+        ("online", {}, True),
+        ("fet", {}, True),
+    ],
+)
+def test_which_detectors_the_kernel_must_not_copy(
+    saved: Path, model: str, extra: dict[str, Any], keeps: bool
+) -> None:
+    # Read from the saved files, before (and without) loading the detector.
+    from alibi_support import settings
+
+    from kernel_alibi_detect import AlibiDetectRuntime
+
+    chosen = settings(saved / model, uri="detector", **extra)
+    assert AlibiDetectRuntime.keeps_state(chosen) is keeps

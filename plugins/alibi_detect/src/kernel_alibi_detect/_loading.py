@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TENSORFLOW_HINT", "DetectorInfo", "describe", "load_detector", "plain_meta"]
+__all__ = [
+    "TENSORFLOW_HINT",
+    "DetectorInfo",
+    "describe",
+    "load_detector",
+    "may_keep_state",
+    "plain_meta",
+]
 
 _FORMATS = ("config.toml", "meta.dill", "meta.pickle")
 
@@ -55,6 +63,22 @@ def _config_file(path: Path, model: str) -> Path:
         f" {', '.join(_FORMATS[:-1])} or {_FORMATS[-1]}); set parameters.uri to the folder"
         " save_detector wrote"
     )
+
+
+def may_keep_state(path: Path) -> bool:
+    """Whether the detector saved in ``path`` may change with what it sees, read from the
+    saved files without importing alibi-detect: online drift detectors (their name ends in
+    ``Online``) and the legacy format (outlier detectors; Mahalanobis updates its statistics
+    with every batch). A folder that cannot be read counts as stateful: loading will say why."""
+    config = path if path.is_file() else path / "config.toml"
+    if not config.is_file():
+        return True
+    try:
+        with config.open("rb") as f:
+            name = tomllib.load(f).get("name", "")
+    except (OSError, tomllib.TOMLDecodeError):
+        return True
+    return not isinstance(name, str) or name.endswith("Online")
 
 
 @contextlib.contextmanager

@@ -10,10 +10,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kernel import BadRequest, InferenceError, Runtime, int_setting
+from kernel import BadRequest, InferenceError, ModelSettings, Runtime, int_setting
 from kernel.errors import SettingsError
 from kernel_alibi_detect._inputs import instances
-from kernel_alibi_detect._loading import DetectorInfo, describe, load_detector, plain_meta
+from kernel_alibi_detect._loading import (
+    DetectorInfo,
+    describe,
+    load_detector,
+    may_keep_state,
+    plain_meta,
+)
 from kernel_alibi_detect._metrics import DetectorMetrics
 from kernel_alibi_detect._params import accepted_keys, request_parameters, settings_parameters
 from kernel_alibi_detect._results import Arrays, listing, offline_arrays, stacked_arrays
@@ -96,6 +102,14 @@ class AlibiDetectRuntime(Runtime):
     _listing: tuple[MetadataTensor, ...] = ()
     _known: frozenset[str] = frozenset()
     _metrics: DetectorMetrics | None = None
+
+    @classmethod
+    def keeps_state(cls, settings: ModelSettings) -> bool:
+        """Windows and online or stateful detectors answer from what came before: the kernel
+        keeps one copy of them for the whole server (see ``Runtime.keeps_state``)."""
+        if _window_size(settings.extra, settings.name):
+            return True
+        return may_keep_state(settings.resolve_uri())
 
     async def load(self) -> None:
         extra = self.settings.extra
