@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from supervised import children, infer, pid_of, write_pid_model
@@ -45,13 +46,14 @@ class Counter(Runtime):
 """
 
 
-def write_counter(folder: Path, stateful: bool) -> None:
+def write_counter(folder: Path, stateful: bool, **more: Any) -> None:
     folder.mkdir(parents=True)
     (folder / "models.py").write_text(COUNTER_RUNTIME)
     settings = {
         "name": folder.name,
         "implementation": "models.Counter",
         "parameters": {"extra": {"stateful": stateful}},
+        **more,
     }
     (folder / "model-settings.json").write_text(json.dumps(settings))
 
@@ -62,6 +64,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     write_pid_model(root / "models" / "pid")
     write_counter(root / "models" / "counter", stateful=True)
     write_counter(root / "models" / "copies", stateful=False)
+    write_counter(root / "models" / "split", stateful=True, parallel_workers=2)
     with serve(root / "models", root / "logs", workers=2) as running:
         yield running
 
@@ -99,3 +102,11 @@ def test_a_stateless_model_is_copied_into_every_process(server: Server) -> None:
         if len(pids) == 2:
             break
     assert len(pids) == 2
+
+
+def test_a_stateful_model_asked_into_several_workers_is_warned_about(server: Server) -> None:
+    # Each of its two workers keeps its own state: allowed (the operator asked), but said.
+    assert answers(server, "split")[1] >= 1
+    assert "model 'split' keeps state across requests, but parallel_workers is 2" in (
+        server.output()
+    )

@@ -105,6 +105,13 @@ class Worker:
         plugins.register_runtimes(registry)
         plugins.register_codecs(codecs)
         cls = registry.resolve(settings.implementation, settings.path)
+        if (settings.parallel_workers or 0) > 1 and cls.keeps_state(settings):
+            logger.warning(
+                "model %r keeps state across requests, but parallel_workers is %d: each worker"
+                " keeps its own (set parallel_workers to 1 for one shared state)",
+                settings.name,
+                settings.parallel_workers,
+            )
         for module in cls.framework_modules:
             importlib.import_module(module)
         runtime = cls(settings)
