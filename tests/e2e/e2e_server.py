@@ -164,17 +164,22 @@ def _wait_ready(server: Server, models: list[str] | None) -> None:
 
 @contextlib.contextmanager
 def serve(
-    models_dir: Path, log_dir: Path, ready_models: list[str] | None = None, workers: int = 1
+    models_dir: Path,
+    log_dir: Path,
+    ready_models: list[str] | None = None,
+    workers: int = 1,
+    kernel: list[str] | None = None,
 ) -> Iterator[Server]:
     """Run ``kernel serve models_dir`` on free loopback ports until the block ends.
 
     One server process by default (cheaper; the multi-process server has its own tests in
-    tests/supervisor, which pass ``workers``)."""
+    tests/supervisor, which pass ``workers``). ``kernel``: the command that runs the kernel
+    CLI (default: this environment's), e.g. another virtualenv's ``bin/kernel``."""
     http_port, grpc_port = free_port(), free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"kernel-{http_port}.log"
     command = [
-        *kernel_command(),
+        *(kernel or kernel_command()),
         "serve",
         str(models_dir),
         "--host",

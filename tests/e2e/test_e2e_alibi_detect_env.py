@@ -12,7 +12,6 @@ detector in a worker process started with the alibi-detect environment's interpr
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from e2e_server import ROWS, Server, free_port, train_logistic, write_model
+from e2e_server import ROWS, Server, serve, train_logistic, write_model
 
 pytest.importorskip("alibi_detect")
 pytest.importorskip("kernel_alibi_detect")
@@ -31,7 +30,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 REPO = Path(__file__).parents[2]
 Array = np.ndarray[Any, Any]
-START_TIMEOUT = 180.0
 
 
 def _rows(seed: int, n: int, shift: float = 0.0) -> Array:
@@ -125,57 +123,16 @@ def _children(pid: int) -> list[list[str]]:
     return found
 
 
-def _wait_ready(server: Server, names: list[str]) -> None:
-    import time
-
-    import httpx
-
-    deadline = time.monotonic() + START_TIMEOUT
-    with httpx.Client(base_url=server.http_url, timeout=5.0) as client:
-        while True:
-            if server.process.poll() is not None:
-                raise RuntimeError(f"kernel serve exited:\n{server.output()}")
-            try:
-                if all(client.get(f"/v2/models/{n}/ready").status_code == 200 for n in names):
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"not ready in {START_TIMEOUT} s:\n{server.output()}")
-            time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def server(models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``kernel serve`` of the numpy-2 virtualenv over ``models``."""
     root = tmp_path_factory.mktemp("env-serve")
     env = build_numpy2_env(root)
     assert python_numpy(env / "bin" / "python").startswith("2.")
-    http_port, grpc_port = free_port(), free_port()
-    log = root / "kernel.log"
-    command = [
-        str(env / "bin" / "kernel"),
-        "serve",
-        str(models),
-        "--host",
-        "127.0.0.1",
-        "--http-port",
-        str(http_port),
-        "--grpc-port",
-        str(grpc_port),
-        "--workers",
-        "1",
-    ]
-    # The operator's KERNEL_* variables must not leak into what the test asserts.
-    variables = {k: v for k, v in os.environ.items() if not k.startswith("KERNEL_")}
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=variables)
-    running = Server(process, http_port, grpc_port, log)
-    try:
-        _wait_ready(running, ["iris", "drift"])
+    with serve(
+        models, root / "logs", ready_models=["iris", "drift"], kernel=[str(env / "bin" / "kernel")]
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def infer(server: Server, model: str, x: Array, datatype: str) -> tuple[dict[str, Array], Any]:
