@@ -58,10 +58,12 @@ _TYPES: Final[dict[tuple[str, int], Any]] = {
 }
 
 
-def _target(row: Datatype, depth: int) -> Any:
-    target = _TYPES.get((row.name, depth))
+def _target(row: Datatype, depth: int, nulls: bool = False) -> Any:
+    key = (row.name + "?" if nulls else row.name, depth)
+    target = _TYPES.get(key)
     if target is None:
-        target = _TYPES[(row.name, depth)] = _nested(_ELEMENT[row.json or "str"], depth)
+        element: Any = _ELEMENT[row.json or "str"]
+        target = _TYPES[key] = _nested(element | None if nulls else element, depth)
     return target
 
 
@@ -164,7 +166,7 @@ def _text_array(values: Any, depth: int, tensor: str) -> npt.NDArray[np.object_]
 
 
 def tensor_from_json(
-    values: Any, shape: Sequence[int], datatype: str, tensor: str
+    values: Any, shape: Sequence[int], datatype: str, tensor: str, *, nulls: bool = False
 ) -> npt.NDArray[Any]:
     """Validate a tensor's decoded JSON ``data`` (flat or nested lists) into an array of ``shape``.
 
@@ -175,10 +177,24 @@ def tensor_from_json(
     count = element_count(shape, tensor)
     depth = _depth(values, tensor)
     try:
-        values = msgspec.convert(values, _target(row, depth))
+        values = msgspec.convert(values, _target(row, depth, nulls and row.json == "float"))
     except msgspec.ValidationError as exc:
         raise _wrong_kind(exc, row, tensor) from None
+    if nulls and row.json == "float" and _has_null(values, depth):
+        # ``null`` is how JSON answers carry NaN and infinity (see ``tensor_to_json``).
+        array = np.array(values, dtype=np.float64)
+        if array.size != count:
+            raise ProtocolError(
+                f"{tensor}: shape {format_shape(shape)} needs {count} elements, got {array.size}"
+            )
+        return array.astype(row.dtype).reshape(shape)
     return _to_array(values, row, shape, count, depth, tensor)
+
+
+def _has_null(values: Any, depth: int) -> bool:
+    if depth == 1:
+        return None in values
+    return any(_has_null(row, depth - 1) for row in values)
 
 
 def _wrong_kind(exc: msgspec.ValidationError, row: Datatype, tensor: str) -> ProtocolError:
@@ -209,18 +225,16 @@ def _to_array(
 def tensor_to_json(array: npt.NDArray[Any], row: Datatype, tensor: str) -> list[Any]:
     """The flat JSON list for ``array`` (already of ``row``'s dtype; BYTES: bytes or str).
 
-    Raises ``ProtocolError`` for what JSON cannot carry: BF16, NaN or infinity, and BYTES that
-    are not UTF-8; the message says to ask for binary data instead.
+    JSON has no NaN or infinity: they are written as ``null``, as MLServer does (clients such as
+    tritonclient read ``null`` in a float tensor back as NaN); binary data keeps them exact.
+    Raises ``ProtocolError`` for what JSON cannot carry at all: BF16, and BYTES that are not
+    UTF-8; the message says to ask for binary data instead.
     """
     json_datatype(row.name, tensor)
     values: list[Any] = array.reshape(-1).tolist()
-    # NaN and infinity survive a sum, so one C-speed pass over the list clears the common case;
-    # only a sum that overflowed (or a real NaN) needs the exact check.
-    if row.json == "float" and not math.isfinite(sum(values)) and not np.isfinite(array).all():
-        raise ProtocolError(
-            f"{tensor}: {row.name} data holds NaN or infinity, which JSON cannot carry; "
-            "request it as binary data (parameters.binary_data)"
-        )
+    # NaN and infinity survive a sum, so one C-speed pass over the list clears the common case.
+    if row.json == "float" and not math.isfinite(sum(values)):
+        return [v if math.isfinite(v) else None for v in values]
     if row.json != "str":
         return values
     try:

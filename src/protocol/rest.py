@@ -165,6 +165,8 @@ def _binary_size(parameters: m.Parameters | UnsetType, tensor: str) -> int | Non
 def _decode_tensors(
     tensors: Sequence[_WireTensor], body: memoryview, start: int, kind: str, header_given: bool
 ) -> list[tuple[_WireTensor, npt.NDArray[Any]]]:
+    # Answers carry NaN and infinity as null (encode_infer_response); requests may not.
+    nulls = kind == "output"
     offset, end_of_body = start, body.nbytes
     decoded = []
     for wire in tensors:
@@ -173,7 +175,7 @@ def _decode_tensors(
         if size is None:
             if wire.data is UNSET:
                 raise ProtocolError(f"{tensor}: has neither data nor parameters.binary_data_size")
-            array = tensor_from_json(wire.data, wire.shape, wire.datatype, tensor)
+            array = tensor_from_json(wire.data, wire.shape, wire.datatype, tensor, nulls=nulls)
         else:
             if wire.data is not UNSET:
                 raise ProtocolError(f"{tensor}: has both data and parameters.binary_data_size")

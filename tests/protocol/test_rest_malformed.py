@@ -280,3 +280,16 @@ def test_fp_data_out_of_json_range_is_refused() -> None:
     body = b'{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":[1e999]}]}'
     with pytest.raises(ProtocolError, match=r"Number out of range - at `\$.inputs\[0\].data"):
         decode_infer_request(body, None)
+
+
+def test_null_is_nan_in_answers_but_refused_in_requests() -> None:
+    answer = (
+        b'{"model_name":"m","outputs":[{"name":"y","shape":[2,2],"datatype":"FP32",'
+        b'"data":[[1.5,null],[null,2.0]]}]}'
+    )
+    data = decode_infer_response(answer, None).outputs[0].data
+    assert data.dtype == np.float32
+    assert np.isnan(data).tolist() == [[False, True], [True, False]]
+    body = b'{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1.5,null]}]}'
+    with pytest.raises(ProtocolError, match=r"input 'x': FP32 data must be JSON numbers"):
+        decode_infer_request(body, None)

@@ -131,6 +131,19 @@ def test_infer_every_datatype(
     assert response["model_version"] == "2"
 
 
+def test_nan_and_infinity_reach_a_json_client_as_nan(client: triton.InferenceServerClient) -> None:
+    # JSON has neither: the answer writes null, which tritonclient reads back as NaN (binary
+    # data keeps them exact, including the sign of infinity).
+    x = np.array([[1.5, np.nan, np.inf, -np.inf]], dtype=np.float32)
+    tensor = triton.InferInput("F", list(x.shape), "FP32")
+    tensor.set_data_from_numpy(x, binary_data=True)
+    for binary, want in ((False, [1.5, np.nan, np.nan, np.nan]), (True, x[0].tolist())):
+        outputs = [triton.InferRequestedOutput("F", binary_data=binary)]
+        got = client.infer("echo", [tensor], outputs=outputs).as_numpy("F")
+        assert got is not None
+        np.testing.assert_array_equal(got[0], np.array(want, dtype=np.float32))
+
+
 def test_infer_without_outputs_returns_all_binary(client: triton.InferenceServerClient) -> None:
     # No outputs listed: tritonclient sets binary_data_output and reads every output as binary.
     result = client.infer("echo", _inputs(["F", "S"], True))

@@ -89,7 +89,7 @@ def test_windows_count_tests_not_requests(server: TestServerSync) -> None:
 def test_online_updates_are_tests(server: TestServerSync) -> None:
     labels = 'model="m-online",version=""'
     # binary: thresholds and test statistics are NaN until the detector's window fills,
-    # and JSON cannot carry NaN
+    # which binary data keeps exact (JSON writes null)
     rows = np.vstack([same(n=30), shifted(n=30)])
     out = server.infer_rest("m-online", {"x": rows}, binary=True)
     got = scrape(server)
