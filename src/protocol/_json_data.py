@@ -101,14 +101,17 @@ def _out_of_range(values: Any, row: Datatype, tensor: str) -> ProtocolError:
         span = f"[{info.min}, {info.max}]"
     else:
         limit = _FLOAT_LIMITS[row.name]
-        bad = next(v for v in flat if not -limit < v < limit)
+        bad = next(v for v in flat if v is not None and not -limit < v < limit)
         span = f"±{np.finfo(cast(Any, row.dtype)).max}"
     return ProtocolError(f"{tensor}: {row.name} data holds {bad!r}, outside {span}")
 
 
-def _build(values: Any, row: Datatype, count: int, depth: int, tensor: str) -> npt.NDArray[Any]:
+def _build(
+    values: Any, row: Datatype, count: int, depth: int, tensor: str, nulls: bool = False
+) -> npt.NDArray[Any]:
+    """``nulls``: float ``values`` hold ``None`` (NaN), which ``np.array`` turns into NaN."""
     limit = _FLOAT_LIMITS.get(row.name)
-    if depth == 1 and count <= _SMALL:
+    if depth == 1 and count <= _SMALL and not nulls:
         # Small flat data (the 1-row request): checked with builtins, then one numpy call;
         # numpy's reductions and casts cost ~1 µs each whatever the size.
         if limit and count and max(max(values), -min(values)) >= limit:
@@ -123,7 +126,7 @@ def _build(values: Any, row: Datatype, count: int, depth: int, tensor: str) -> n
     if _WRAPS_INTS and row.json == "int" and count:
         _check_int_range(values, row, tensor)  # before numpy 1.x wraps them (with a warning)
     try:
-        if depth == 1:
+        if depth == 1 and not nulls:
             array = np.fromiter(values, dtype=dtype, count=count)
         else:
             array = np.array(values, dtype=dtype)
@@ -131,8 +134,14 @@ def _build(values: Any, row: Datatype, count: int, depth: int, tensor: str) -> n
         raise _out_of_range(values, row, tensor) from None
     except ValueError as exc:
         raise ProtocolError(f"{tensor}: nested data is ragged (rows of different lengths)") from exc
-    if limit and array.size and max(array.max(), -array.min()) >= limit:
-        raise _out_of_range(values, row, tensor)
+    if limit and array.size:
+        top = (
+            np.abs(array[~np.isnan(array)]).max(initial=0.0)
+            if nulls
+            else max(array.max(), -array.min())
+        )
+        if top >= limit:
+            raise _out_of_range(values, row, tensor)
     return array.astype(row.dtype, copy=False) if limit else array
 
 
@@ -180,15 +189,9 @@ def tensor_from_json(
         values = msgspec.convert(values, _target(row, depth, nulls and row.json == "float"))
     except msgspec.ValidationError as exc:
         raise _wrong_kind(exc, row, tensor) from None
-    if nulls and row.json == "float" and _has_null(values, depth):
-        # ``null`` is how JSON answers carry NaN and infinity (see ``tensor_to_json``).
-        array = np.array(values, dtype=np.float64)
-        if array.size != count:
-            raise ProtocolError(
-                f"{tensor}: shape {format_shape(shape)} needs {count} elements, got {array.size}"
-            )
-        return array.astype(row.dtype).reshape(shape)
-    return _to_array(values, row, shape, count, depth, tensor)
+    # ``null`` is how JSON answers carry NaN and infinity (see ``tensor_to_json``).
+    with_nulls = nulls and row.json == "float" and _has_null(values, depth)
+    return _to_array(values, row, shape, count, depth, tensor, with_nulls)
 
 
 def _has_null(values: Any, depth: int) -> bool:
@@ -203,14 +206,20 @@ def _wrong_kind(exc: msgspec.ValidationError, row: Datatype, tensor: str) -> Pro
 
 
 def _to_array(
-    values: Any, row: Datatype, shape: Sequence[int], count: int, depth: int, tensor: str
+    values: Any,
+    row: Datatype,
+    shape: Sequence[int],
+    count: int,
+    depth: int,
+    tensor: str,
+    nulls: bool = False,
 ) -> npt.NDArray[Any]:
     if depth == 1 and len(values) != count:
         raise ProtocolError(
             f"{tensor}: shape {format_shape(shape)} needs {count} elements, got {len(values)}"
         )
     array = (
-        _build(values, row, count, depth, tensor)
+        _build(values, row, count, depth, tensor, nulls)
         if row.itemsize
         else _text_array(values, depth, tensor)
     )

@@ -293,3 +293,21 @@ def test_null_is_nan_in_answers_but_refused_in_requests() -> None:
     body = b'{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1.5,null]}]}'
     with pytest.raises(ProtocolError, match=r"input 'x': FP32 data must be JSON numbers"):
         decode_infer_request(body, None)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"[[1.5,null],[2.0]]", r"output 'y': nested data is ragged"),
+        (b"[null,1e39]", r"output 'y': FP32 data holds 1e\+39, outside"),
+        (b"[null]", r"output 'y': shape \[2\] needs 2 elements, got 1"),
+    ],
+)
+def test_answers_with_null_are_still_checked(data: bytes, message: str) -> None:
+    answer = (
+        b'{"model_name":"m","outputs":[{"name":"y","shape":[2],"datatype":"FP32","data":'
+        + data
+        + b"}]}"
+    )
+    with pytest.raises(ProtocolError, match=message):
+        decode_infer_response(answer, None)
