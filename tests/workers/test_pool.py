@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -253,8 +254,6 @@ async def test_runtime_metrics_recorded_in_workers_reach_the_server(kernel: Kern
 
 
 async def test_metadata_parameters_come_from_the_runtime_wherever_it_runs(kernel: Kernel) -> None:
-    import os
-
     pooled = kernel.model_metadata("solo", None).parameters
     in_process = kernel.model_metadata("inproc", None).parameters
     assert isinstance(pooled, dict)
