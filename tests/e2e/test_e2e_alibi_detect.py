@@ -233,9 +233,11 @@ def test_mlserver_folder_windows_across_concurrent_clients(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
 def test_online_detector_continues_across_a_restart(
-    repository: Path, tmp_path_factory: pytest.TempPathFactory
+    repository: Path, tmp_path_factory: pytest.TempPathFactory, workers: int
 ) -> None:
+    """Also with two server processes: the one copy (a pooled worker) saves at shut-down."""
     from alibi_detect.saving import load_detector
 
     models = tmp_path_factory.mktemp("alibi-online")
@@ -250,13 +252,13 @@ def test_online_detector_continues_across_a_restart(
     )
     stream = np.vstack([SAME[:30], SHIFTED[:30]])
     logs = tmp_path_factory.mktemp("alibi-online-logs")
-    with serve(models, logs) as first:
+    with serve(models, logs, workers=workers) as first:
         # binary outputs: thresholds and statistics are NaN until the window fills
         before = http_infer(first, "online", stream[:25])
         assert before.as_numpy("time").tolist() == list(range(1, 26))
     # SIGTERM unloads the model, which saves its state (no periodic save happened)
     assert (models / "online" / "detector-state" / "state.npz").is_file()
-    with serve(models, logs) as second:
+    with serve(models, logs, workers=workers) as second:
         after = grpc_infer(second, "online", stream[25:])
     np.random.seed(SEED)
     detector = load_detector(models / "online" / "detector")
