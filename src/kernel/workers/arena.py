@@ -11,21 +11,54 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
 from typing import Final
 
-__all__ = ["Arena", "Mapped", "Segment", "shared_folder"]
+__all__ = ["Arena", "Mapped", "Segment", "shared_folder", "sweep_stale"]
 
 #: Smallest segment: below this, tensors travel inline in the message.
 MIN_SEGMENT: Final = 1 << 16
 
 
 def shared_folder(prefix: str) -> Path:
-    """A fresh private folder for segments, in memory (``/dev/shm``) when the system has it."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    """A fresh private folder for segments, in memory (``/dev/shm``) when the system has it.
+
+    The folder's name carries this process's pid (``<prefix><pid>-<random>``). Its owner deletes
+    it on close, but a process killed with SIGKILL cannot, and ``/dev/shm`` is RAM: so each new
+    folder first sweeps the ones with the same prefix whose owner process no longer exists.
+    """
+    usable = os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
+    base = Path("/dev/shm") if usable else Path(tempfile.gettempdir())
+    sweep_stale(base, prefix)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base))
+
+
+def sweep_stale(base: Path, prefix: str) -> list[Path]:
+    """Delete ``base/<prefix><pid>-*`` folders of ours whose process ``pid`` is gone."""
+    removed = []
+    uid = os.getuid()
+    for path in base.glob(f"{prefix}*-*"):
+        pid = path.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink() and path.stat().st_uid == uid:
+                shutil.rmtree(path)
+                removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True
 
 
 class Segment:
