@@ -22,6 +22,9 @@ import numpy as np
 import pytest
 from e2e_server import ROWS, Server, serve, train_logistic, write_model
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from venvs import build_venv
+
 pytest.importorskip("alibi_detect")
 pytest.importorskip("kernel_alibi_detect")
 httpclient = pytest.importorskip("tritonclient.http")
@@ -47,30 +50,16 @@ def build_numpy2_env(root: Path) -> Path:
     scikit-learn is pinned to this environment's version, so the model pickled here loads
     there unchanged (and uv reuses the wheel it already has)."""
     import sklearn
-    from uv import find_uv_bin
 
-    env = root / "venv-numpy2"
-    uv = find_uv_bin()
-    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(env)], check=True)
-    subprocess.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "-q",
-            "--python",
-            str(env / "bin" / "python"),
-            "numpy>=2",
-            f"scikit-learn=={sklearn.__version__}",
-            "-e",
-            str(REPO),
-            "-e",
-            str(REPO / "plugins" / "sklearn"),
-        ],
-        check=True,
-        timeout=600,
+    return build_venv(
+        root / "venv-numpy2",
+        "numpy>=2",
+        f"scikit-learn=={sklearn.__version__}",
+        "-e",
+        REPO,
+        "-e",
+        REPO / "plugins" / "sklearn",
     )
-    return env
 
 
 def python_numpy(python: Path | str) -> str:

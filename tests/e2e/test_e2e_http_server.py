@@ -11,9 +11,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ from sklearn.linear_model import LogisticRegression
 
 # The pid-reporting (and optionally slow) model of the multi-process tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "supervisor"))
-from supervised import children, infer, pid_of, write_pid_model
+from supervised import children, infer, pid_of, sigterm_while_predicting, write_pid_model
 
 pytestmark = pytest.mark.e2e
 
@@ -245,23 +243,8 @@ def test_two_processes_share_the_port_and_drain_on_sigterm(
         idle = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
         idle.request("GET", "/v2/health/live")
         assert idle.getresponse().read() is not None
-        results: list[int] = []
-
-        def slow() -> None:
-            results.append(infer(server.http_url, "pid", seconds=2.0).status_code)
-
-        threads = [threading.Thread(target=slow) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        while len(list(started.iterdir())) < len(threads):
-            assert time.monotonic() < deadline, server.output()
-            time.sleep(0.05)
-        server.process.send_signal(signal.SIGTERM)
-        signalled = time.monotonic()
-        for thread in threads:
-            thread.join(30)
-        assert results == [200] * len(threads)
+        results, signalled = sigterm_while_predicting(server, started, 4)
+        assert results == [200] * 4
         assert server.process.wait(30) == 0, server.output()
         assert time.monotonic() - signalled < 15, server.output()
         idle.close()

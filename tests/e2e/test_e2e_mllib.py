@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import e2e_server
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
@@ -52,12 +51,10 @@ def trained(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Trained:
 
 @pytest.fixture(scope="module")
 def server(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    # The server starts its own JVM and loads five Spark models: longer than the helper's
-    # default start-up allowance on a loaded machine.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(e2e_server, "START_TIMEOUT", 300.0)
-        with serve(trained.root, tmp_path_factory.mktemp("mllib-logs")) as running:
-            yield running
+    # The server starts its own JVM and loads five Spark models: within the helper's start-up
+    # allowance (START_TIMEOUT), which is sized for that.
+    with serve(trained.root, tmp_path_factory.mktemp("mllib-logs")) as running:
+        yield running
 
 
 def _colour(frame: Any) -> np.ndarray[Any, Any]:
@@ -90,17 +87,18 @@ CASES = [
 ]
 
 
-def _http_inputs(trained: Trained, model: str) -> list[httpclient.InferInput]:
+def _inputs(client: Any, trained: Trained, model: str) -> list[Any]:
+    """The request's inputs as ``client`` (``tritonclient.http`` or ``.grpc``) builds them."""
     if model == "churn":
         inputs = []
         for name in NUMBERS:
-            inp = httpclient.InferInput(name, [len(trained.frame)], "FP64")
+            inp = client.InferInput(name, [len(trained.frame)], "FP64")
             inp.set_data_from_numpy(trained.frame[name].to_numpy(dtype=np.float64))
             inputs.append(inp)
-        colour = httpclient.InferInput("colour", [len(trained.frame)], "BYTES")
+        colour = client.InferInput("colour", [len(trained.frame)], "BYTES")
         colour.set_data_from_numpy(_colour(trained.frame))
         return [*inputs, colour]
-    inp = httpclient.InferInput("input-0", list(trained.matrix.shape), "FP64")
+    inp = client.InferInput("input-0", list(trained.matrix.shape), "FP64")
     inp.set_data_from_numpy(trained.matrix)
     return [inp]
 
@@ -109,7 +107,7 @@ def _http_inputs(trained: Trained, model: str) -> list[httpclient.InferInput]:
 def test_rest(spark: Any, trained: Trained, server: Server, model: str, outputs: list[str]) -> None:
     with httpclient.InferenceServerClient(url=server.http_address) as client:
         requested = [httpclient.InferRequestedOutput(n, binary_data=True) for n in outputs]
-        result = client.infer(model, _http_inputs(trained, model), outputs=requested)
+        result = client.infer(model, _inputs(httpclient, trained, model), outputs=requested)
     want = expected(spark, trained, model)
     for name in outputs:
         np.testing.assert_allclose(result.as_numpy(name), want[name], rtol=1e-12, err_msg=name)
@@ -121,21 +119,8 @@ def test_rest(spark: Any, trained: Trained, server: Server, model: str, outputs:
 def test_grpc(spark: Any, trained: Trained, server: Server, model: str, outputs: list[str]) -> None:
     client = grpcclient.InferenceServerClient(url=server.grpc_address)
     try:
-        if model == "churn":
-            inputs = []
-            for name in NUMBERS:
-                inp = grpcclient.InferInput(name, [len(trained.frame)], "FP64")
-                inp.set_data_from_numpy(trained.frame[name].to_numpy(dtype=np.float64))
-                inputs.append(inp)
-            colour = grpcclient.InferInput("colour", [len(trained.frame)], "BYTES")
-            colour.set_data_from_numpy(_colour(trained.frame))
-            inputs.append(colour)
-        else:
-            inp = grpcclient.InferInput("input-0", list(trained.matrix.shape), "FP64")
-            inp.set_data_from_numpy(trained.matrix)
-            inputs = [inp]
         requested = [grpcclient.InferRequestedOutput(n) for n in outputs]
-        result = client.infer(model, inputs, outputs=requested)
+        result = client.infer(model, _inputs(grpcclient, trained, model), outputs=requested)
         meta = client.get_model_metadata(model, as_json=True)
     finally:
         client.close()
@@ -181,7 +166,7 @@ def test_batch_command_spark_pipeline(trained: Trained, server: Server, tmp_path
     assert list(scored.columns) == ["id", "prediction", "probability"]
     assert len(scored) == len(frame)
     np.testing.assert_array_equal(scored["id"], frame["id"])
-    inputs = _http_inputs(trained, "churn")
+    inputs = _inputs(httpclient, trained, "churn")
     np.testing.assert_array_equal(
         scored["prediction"], _served(server, "churn", inputs, "prediction")
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from example_server import EXAMPLES, Served, serve
+from example_server import EXAMPLES, Server, serve
 from tritonclient.utils import InferenceServerException
 
 pytestmark = pytest.mark.e2e
@@ -19,12 +19,12 @@ READINGS = np.array([-40.0, 0.0, 36.6, 100.0])
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with serve(EXAMPLES / "custom_runtime" / "models", tmp_path_factory.mktemp("logs")) as running:
         yield running
 
 
-def test_custom_runtime_over_rest(server: Served) -> None:
+def test_custom_runtime_over_rest(server: Server) -> None:
     client = httpclient.InferenceServerClient(server.http_url.removeprefix("http://"))
     assert client.is_model_ready("thermometer")
     tensor = httpclient.InferInput("celsius", [4], "FP64")
@@ -36,7 +36,7 @@ def test_custom_runtime_over_rest(server: Served) -> None:
     assert [i["name"] for i in metadata["inputs"]] == ["celsius"]
 
 
-def test_custom_runtime_over_grpc(server: Served) -> None:
+def test_custom_runtime_over_grpc(server: Server) -> None:
     client = grpcclient.InferenceServerClient(server.grpc_address)
     tensor = grpcclient.InferInput("celsius", [2], "FP64")
     tensor.set_data_from_numpy(np.array([20.0, -10.0]))
@@ -44,7 +44,7 @@ def test_custom_runtime_over_grpc(server: Served) -> None:
     np.testing.assert_array_equal(result.as_numpy("fahrenheit"), [68.0, 14.0])
 
 
-def test_custom_runtime_errors_are_400(server: Served) -> None:
+def test_custom_runtime_errors_are_400(server: Server) -> None:
     client = httpclient.InferenceServerClient(server.http_url.removeprefix("http://"))
     tensor = httpclient.InferInput("celsius", [1], "FP64")
     tensor.set_data_from_numpy(np.array([-300.0]))
@@ -53,7 +53,7 @@ def test_custom_runtime_errors_are_400(server: Served) -> None:
     assert caught.value.status() == "400"
 
 
-def test_the_readme_answer_is_what_it_serves(server: Served) -> None:
+def test_the_readme_answer_is_what_it_serves(server: Server) -> None:
     readme = (Path(EXAMPLES) / "custom_runtime" / "README.md").read_text()
     client = httpclient.InferenceServerClient(server.http_url.removeprefix("http://"))
     tensor = httpclient.InferInput("celsius", [3], "FP64")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from example_server import EXAMPLES, ROOT, Served, serve
+from example_server import EXAMPLES, ROOT, Server, serve
 from uv import find_uv_bin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -40,7 +40,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def server(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     logs = tmp_path_factory.mktemp("logs")
     with serve(EXAMPLE / "models", logs, kernel=venv / "bin" / "kernel") as running:
         yield running
@@ -56,7 +56,7 @@ def test_the_installed_plugin_is_listed(venv: Path) -> None:
     assert row.split() == ["textstats", "kernel-example-plugin", "0.1.0", "textstats"]
 
 
-def test_the_installed_plugin_serves(server: Served) -> None:
+def test_the_installed_plugin_serves(server: Server) -> None:
     body = {
         "inputs": [
             {"name": "text", "shape": [3], "datatype": "BYTES", "data": ["hello world", "ß", ""]}
@@ -71,7 +71,7 @@ def test_the_installed_plugin_serves(server: Served) -> None:
     assert outputs["upper"]["datatype"] == "BYTES"
 
 
-def test_the_installed_plugin_rejects_what_its_settings_forbid(server: Served) -> None:
+def test_the_installed_plugin_rejects_what_its_settings_forbid(server: Server) -> None:
     body = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x" * 101]}]}
     answer = httpx.post(f"{server.http_url}/v2/models/textstats/infer", json=body, timeout=10)
     assert answer.status_code == 400

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from example_server import EXAMPLES, Served, serve
+from example_server import EXAMPLES, Server, serve
 
 from kernel.codecs import decode_response
 from protocol.rest import decode_infer_response
@@ -22,7 +22,7 @@ EXAMPLE = EXAMPLES / "typed_runtime"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with serve(EXAMPLE / "models", tmp_path_factory.mktemp("logs")) as running:
         yield running
 
@@ -34,7 +34,7 @@ def _readme_request() -> dict[str, object]:
     return dict(json.loads(body.group(1)))
 
 
-def test_typed_runtime_over_rest(server: Served) -> None:
+def test_typed_runtime_over_rest(server: Server) -> None:
     answer = httpx.post(
         f"{server.http_url}/v2/models/greeter/infer", json=_readme_request(), timeout=10
     )
@@ -51,7 +51,7 @@ def test_typed_runtime_over_rest(server: Served) -> None:
     np.testing.assert_array_equal(values["months"], [432, 492])
 
 
-def test_typed_runtime_over_grpc(server: Served) -> None:
+def test_typed_runtime_over_grpc(server: Server) -> None:
     client = grpcclient.InferenceServerClient(server.grpc_address)
     name = grpcclient.InferInput("name", [1], "BYTES")
     name.set_data_from_numpy(np.array(["Grace"], dtype=object))
@@ -62,7 +62,7 @@ def test_typed_runtime_over_grpc(server: Served) -> None:
     assert result.as_numpy("months").tolist() == [1020]
 
 
-def test_typed_runtime_metadata_and_missing_input(server: Served) -> None:
+def test_typed_runtime_metadata_and_missing_input(server: Server) -> None:
     metadata = httpx.get(f"{server.http_url}/v2/models/greeter", timeout=10).json()
     assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [
         ("name", "BYTES"),

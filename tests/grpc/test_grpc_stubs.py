@@ -5,14 +5,18 @@ repository layout, health checks and malformed messages."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]
 import numpy as np
 import pytest
 import tritonclient.grpc.aio as aioclient
-from grpc_runtimes import BROKEN_MESSAGE
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from echo_runtimes import BROKEN_MESSAGE
 from tritonclient.grpc import service_pb2 as tpb
 from tritonclient.grpc import service_pb2_grpc as tgrpc
 

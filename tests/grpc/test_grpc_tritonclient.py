@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import queue
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
-from grpc_runtimes import BROKEN_MESSAGE, BUG_SECRET, LIMIT, LOAD_FAILURE
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from echo_runtimes import BROKEN_MESSAGE, BUG_SECRET, GRPC_LIMIT, LOAD_FAILURE
 from tritonclient.utils import InferenceServerException
 
 
@@ -112,11 +116,11 @@ def test_infer_over_4_mib(client: grpcclient.InferenceServerClient) -> None:
 def test_infer_over_the_limit_is_resource_exhausted(
     client: grpcclient.InferenceServerClient,
 ) -> None:
-    too_big = np.zeros((1, LIMIT // 4 + 16), dtype=np.float32)
+    too_big = np.zeros((1, GRPC_LIMIT // 4 + 16), dtype=np.float32)
     with pytest.raises(InferenceServerException) as info:
         client.infer("echo", [_input("INPUT0", too_big, "FP32")])
     assert _status(info) == "StatusCode.RESOURCE_EXHAUSTED"
-    assert str(LIMIT) in str(info.value.message())
+    assert str(GRPC_LIMIT) in str(info.value.message())
 
 
 @pytest.mark.parametrize(

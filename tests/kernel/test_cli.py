@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,11 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_helpers import KERNEL, cli_env, free_port
 from core_helpers import write_model
 
 import kernel
-
-KERNEL = [sys.executable, "-m", "kernel.cli"]
 
 SLOW_RUNTIME = """
 import time
@@ -34,26 +31,13 @@ class Slow(Runtime):
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KERNEL_")}
-    env["KERNEL_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only the built-ins: fast and hermetic
-    env.update(extra)
-    return env
-
-
 @contextmanager
 def kernel_serve(models: Path, *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     http_port = free_port()
     command = [*KERNEL, "serve", str(models), "--host", "127.0.0.1", "--http-port", str(http_port)]
     process = subprocess.Popen(
         [*command, *args],
-        env=clean_env(),
+        env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -92,7 +76,7 @@ def test_version() -> None:
 
 def test_plugins_lists_builtins_with_runtimes() -> None:
     result = subprocess.run(
-        [*KERNEL, "plugins"], capture_output=True, text=True, check=True, env=clean_env()
+        [*KERNEL, "plugins"], capture_output=True, text=True, check=True, env=cli_env()
     )
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["PLUGIN", "DISTRIBUTION", "VERSION", "RUNTIMES"]
@@ -146,7 +130,7 @@ def test_grpc_port_zero_turns_grpc_off(models: Path) -> None:
 def test_bad_settings_exit_with_message(tmp_path: Path) -> None:
     (tmp_path / "settings.json").write_text(json.dumps({"htp_port": 1}))
     result = subprocess.run(
-        [*KERNEL, "serve", str(tmp_path)], capture_output=True, text=True, env=clean_env()
+        [*KERNEL, "serve", str(tmp_path)], capture_output=True, text=True, env=cli_env()
     )
     assert result.returncode == 2
     assert "htp_port" in result.stderr
@@ -159,7 +143,7 @@ def test_missing_models_dir(tmp_path: Path) -> None:
         [*KERNEL, "serve", str(tmp_path / "nope"), "--http-port", "0", "--grpc-port", "0"],
         capture_output=True,
         text=True,
-        env=clean_env(),
+        env=cli_env(),
     )
     assert result.returncode == 2
     assert "does not exist" in result.stderr

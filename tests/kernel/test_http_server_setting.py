@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,13 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_helpers import KERNEL, cli_env, free_port
 from core_helpers import write_model
 
 from kernel.errors import SettingsError
 from kernel.http_servers import HTTP_SERVERS, check_installed
 from kernel.settings import ServerSettings, load_settings
 
-KERNEL = [sys.executable, "-m", "kernel.cli"]
 #: ``kernel`` run with uvicorn made unimportable, as in an install without the extra.
 WITHOUT_UVICORN = [
     sys.executable,
@@ -30,19 +28,6 @@ WITHOUT_UVICORN = [
     "import sys; sys.modules['uvicorn'] = None; from kernel.cli import main;"
     " sys.exit(main(sys.argv[1:]))",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KERNEL_")}
-    env["KERNEL_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # only the built-ins: fast and hermetic
-    env.update(extra)
-    return env
 
 
 def test_default_is_hypercorn() -> None:
@@ -75,7 +60,7 @@ def test_unknown_server_flag_is_refused(tmp_path: Path) -> None:
         [*KERNEL, "serve", str(tmp_path), "--http-server", "nginx"],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=cli_env(),
     )
     assert result.returncode == 2
     assert "--http-server" in result.stderr
@@ -87,8 +72,8 @@ def test_unknown_server_flag_is_refused(tmp_path: Path) -> None:
 def test_uvicorn_not_installed_is_a_clear_error(tmp_path: Path, workers: str, source: str) -> None:
     write_model(tmp_path / "echo", {"implementation": "echo"})
     args = ["--http-server", "uvicorn"] if source == "flag" else []
-    env = _env(KERNEL_HTTP_SERVER="uvicorn") if source == "env" else _env()
-    port = _free_port()
+    env = cli_env(KERNEL_HTTP_SERVER="uvicorn") if source == "env" else cli_env()
+    port = free_port()
     command = [*WITHOUT_UVICORN, "serve", str(tmp_path), "--host", "127.0.0.1"]
     command += ["--http-port", str(port), "--grpc-port", "0", "--workers", workers, *args]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
@@ -103,14 +88,14 @@ def test_uvicorn_not_installed_is_a_clear_error(tmp_path: Path, workers: str, so
 @pytest.mark.parametrize("source", ["flag", "env"])
 def test_serve_on_uvicorn(tmp_path: Path, source: str) -> None:
     write_model(tmp_path / "echo", {"implementation": "echo"})
-    port = _free_port()
+    port = free_port()
     command = [*KERNEL, "serve", str(tmp_path), "--host", "127.0.0.1", "--http-port", str(port)]
     command += ["--grpc-port", "0", "--workers", "1"]
     if source == "flag":
         command += ["--http-server", "uvicorn"]
-        env = _env(KERNEL_HTTP_SERVER="hypercorn")  # the flag beats the environment
+        env = cli_env(KERNEL_HTTP_SERVER="hypercorn")  # the flag beats the environment
     else:
-        env = _env(KERNEL_HTTP_SERVER="uvicorn")
+        env = cli_env(KERNEL_HTTP_SERVER="uvicorn")
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -3,6 +3,7 @@ converters to and from the Structs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import betterproto
@@ -45,6 +46,56 @@ from protocol.messages import (
     ServerMetadataResponse,
 )
 
+
+def _both(build: Callable[[Any], Any]) -> tuple[betterproto.Message, Message]:
+    """``build`` applied to our ``pb`` and to tritonclient's ``service_pb2``, for messages whose
+    classes, nested ones too, have the same names and fields in both."""
+    return build(pb), build(tpb)
+
+
+def _model_config(m: Any, fp32: Any, bf16: Any, nchw: Any) -> Any:
+    """A ModelConfig with every field set, built from ``m``: our ``pb`` or tritonclient's
+    ``model_config_pb2`` (the same class and field names; enum values differ in spelling)."""
+    return m.ModelConfig(
+        name="m",
+        platform="p",
+        backend="b",
+        runtime="r",
+        max_batch_size=8,
+        input=[
+            m.ModelInput(
+                name="x",
+                data_type=fp32,
+                format=nchw,
+                dims=[3, -1],
+                reshape=m.ModelTensorReshape(shape=[3]),
+                is_shape_tensor=True,
+                allow_ragged_batch=True,
+                optional=True,
+                is_non_linear_format_io=True,
+            )
+        ],
+        output=[
+            m.ModelOutput(
+                name="y",
+                data_type=bf16,
+                dims=[2],
+                label_filename="labels.txt",
+                reshape=m.ModelTensorReshape(shape=[1, 2]),
+                is_shape_tensor=True,
+                is_non_linear_format_io=True,
+            )
+        ],
+        default_model_filename="model.joblib",
+        dynamic_batching=m.ModelDynamicBatching(
+            preferred_batch_size=[4, 8], max_queue_delay_microseconds=100
+        ),
+        parameters={"k": m.ModelParameter(string_value="v")},
+        model_transaction_policy=m.ModelTransactionPolicy(decoupled=True),
+        response_cache=m.ModelResponseCache(enable=True),
+    )
+
+
 # (ours, theirs): one filled-in example of every message whose layout both schemas share.
 CASES: list[tuple[betterproto.Message, Message]] = [
     (pb.ServerLiveRequest(), tpb.ServerLiveRequest()),
@@ -85,83 +136,16 @@ CASES: list[tuple[betterproto.Message, Message]] = [
     (pb.ModelConfigRequest(name="m", version="1"), tpb.ModelConfigRequest(name="m", version="1")),
     (
         pb.ModelConfigResponse(
-            config=pb.ModelConfig(
-                name="m",
-                platform="p",
-                backend="b",
-                runtime="r",
-                max_batch_size=8,
-                input=[
-                    pb.ModelInput(
-                        name="x",
-                        data_type=pb.DataType.from_string("TYPE_FP32"),
-                        format=pb.ModelInputFormat.from_string("FORMAT_NCHW"),
-                        dims=[3, -1],
-                        reshape=pb.ModelTensorReshape(shape=[3]),
-                        is_shape_tensor=True,
-                        allow_ragged_batch=True,
-                        optional=True,
-                        is_non_linear_format_io=True,
-                    )
-                ],
-                output=[
-                    pb.ModelOutput(
-                        name="y",
-                        data_type=pb.DataType.from_string("TYPE_BF16"),
-                        dims=[2],
-                        label_filename="labels.txt",
-                        reshape=pb.ModelTensorReshape(shape=[1, 2]),
-                        is_shape_tensor=True,
-                        is_non_linear_format_io=True,
-                    )
-                ],
-                default_model_filename="model.joblib",
-                dynamic_batching=pb.ModelDynamicBatching(
-                    preferred_batch_size=[4, 8], max_queue_delay_microseconds=100
-                ),
-                parameters={"k": pb.ModelParameter(string_value="v")},
-                model_transaction_policy=pb.ModelTransactionPolicy(decoupled=True),
-                response_cache=pb.ModelResponseCache(enable=True),
+            config=_model_config(
+                pb,
+                fp32=pb.DataType.from_string("TYPE_FP32"),
+                bf16=pb.DataType.from_string("TYPE_BF16"),
+                nchw=pb.ModelInputFormat.from_string("FORMAT_NCHW"),
             )
         ),
         tpb.ModelConfigResponse(
-            config=tmc.ModelConfig(
-                name="m",
-                platform="p",
-                backend="b",
-                runtime="r",
-                max_batch_size=8,
-                input=[
-                    tmc.ModelInput(
-                        name="x",
-                        data_type=tmc.TYPE_FP32,
-                        format=tmc.ModelInput.FORMAT_NCHW,
-                        dims=[3, -1],
-                        reshape=tmc.ModelTensorReshape(shape=[3]),
-                        is_shape_tensor=True,
-                        allow_ragged_batch=True,
-                        optional=True,
-                        is_non_linear_format_io=True,
-                    )
-                ],
-                output=[
-                    tmc.ModelOutput(
-                        name="y",
-                        data_type=tmc.TYPE_BF16,
-                        dims=[2],
-                        label_filename="labels.txt",
-                        reshape=tmc.ModelTensorReshape(shape=[1, 2]),
-                        is_shape_tensor=True,
-                        is_non_linear_format_io=True,
-                    )
-                ],
-                default_model_filename="model.joblib",
-                dynamic_batching=tmc.ModelDynamicBatching(
-                    preferred_batch_size=[4, 8], max_queue_delay_microseconds=100
-                ),
-                parameters={"k": tmc.ModelParameter(string_value="v")},
-                model_transaction_policy=tmc.ModelTransactionPolicy(decoupled=True),
-                response_cache=tmc.ModelResponseCache(enable=True),
+            config=_model_config(
+                tmc, fp32=tmc.TYPE_FP32, bf16=tmc.TYPE_BF16, nchw=tmc.ModelInput.FORMAT_NCHW
             )
         ),
     ),
@@ -181,37 +165,23 @@ CASES: list[tuple[betterproto.Message, Message]] = [
             ]
         ),
     ),
-    (
-        pb.RepositoryModelLoadRequest(
+    _both(
+        lambda m: m.RepositoryModelLoadRequest(
             repository_name="r",
             model_name="m",
             parameters={
-                "config": pb.ModelRepositoryParameter(string_param="{}"),
-                "file:1/model.bin": pb.ModelRepositoryParameter(bytes_param=b"\0\1"),
-                "n": pb.ModelRepositoryParameter(int64_param=-1),
-                "b": pb.ModelRepositoryParameter(bool_param=False),
+                "config": m.ModelRepositoryParameter(string_param="{}"),
+                "file:1/model.bin": m.ModelRepositoryParameter(bytes_param=b"\0\1"),
+                "n": m.ModelRepositoryParameter(int64_param=-1),
+                "b": m.ModelRepositoryParameter(bool_param=False),
             },
-        ),
-        tpb.RepositoryModelLoadRequest(
-            repository_name="r",
-            model_name="m",
-            parameters={
-                "config": tpb.ModelRepositoryParameter(string_param="{}"),
-                "file:1/model.bin": tpb.ModelRepositoryParameter(bytes_param=b"\0\1"),
-                "n": tpb.ModelRepositoryParameter(int64_param=-1),
-                "b": tpb.ModelRepositoryParameter(bool_param=False),
-            },
-        ),
+        )
     ),
-    (
-        pb.RepositoryModelUnloadRequest(
+    _both(
+        lambda m: m.RepositoryModelUnloadRequest(
             model_name="m",
-            parameters={"unload_dependents": pb.ModelRepositoryParameter(bool_param=True)},
-        ),
-        tpb.RepositoryModelUnloadRequest(
-            model_name="m",
-            parameters={"unload_dependents": tpb.ModelRepositoryParameter(bool_param=True)},
-        ),
+            parameters={"unload_dependents": m.ModelRepositoryParameter(bool_param=True)},
+        )
     ),
     (
         pb.InferParameter(uint64_param=2**64 - 1),
@@ -219,8 +189,8 @@ CASES: list[tuple[betterproto.Message, Message]] = [
     ),
     (pb.InferParameter(double_param=-0.5), tpb.InferParameter(double_param=-0.5)),
     (pb.InferParameter(int64_param=0), tpb.InferParameter(int64_param=0)),
-    (
-        pb.InferTensorContents(
+    _both(
+        lambda m: m.InferTensorContents(
             bool_contents=[True, False],
             int_contents=[-1, 2**31 - 1],
             int64_contents=[-(2**63)],
@@ -229,17 +199,7 @@ CASES: list[tuple[betterproto.Message, Message]] = [
             fp32_contents=[1.5],
             fp64_contents=[-2.25],
             bytes_contents=[b"", b"\xff"],
-        ),
-        tpb.InferTensorContents(
-            bool_contents=[True, False],
-            int_contents=[-1, 2**31 - 1],
-            int64_contents=[-(2**63)],
-            uint_contents=[2**32 - 1],
-            uint64_contents=[2**64 - 1],
-            fp32_contents=[1.5],
-            fp64_contents=[-2.25],
-            bytes_contents=[b"", b"\xff"],
-        ),
+        )
     ),
 ]
 

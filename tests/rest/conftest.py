@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from rest_runtimes import LIMIT, LOAD_FAILURE, RestTestPlugin, write_repository
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from echo_runtimes import LOAD_FAILURE, REST_LIMIT, REST_MODELS, EchoTestPlugin, write_repository
 from rest_server import running
 
 from kernel.lifecycle import Kernel
@@ -17,11 +20,11 @@ from kernel.settings import ServerSettings
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Kernel (in-test runtimes registered through pluggy) behind the REST app, served by
     hypercorn on a free loopback port; stopped afterwards."""
-    root = write_repository(Path(tmp_path_factory.mktemp("models")))
+    root = write_repository(Path(tmp_path_factory.mktemp("models")), REST_MODELS)
     settings = ServerSettings(
-        model_repository_root=str(root), max_request_size=LIMIT, graceful_timeout=1.0
+        model_repository_root=str(root), max_request_size=REST_LIMIT, graceful_timeout=1.0
     )
-    kernel = Kernel(settings, plugins=[("rest-test", RestTestPlugin())], autoload=False)
+    kernel = Kernel(settings, plugins=[("rest-test", EchoTestPlugin())], autoload=False)
     with running(build_app(kernel, kernel, settings), kernel) as url:
         yield url
 

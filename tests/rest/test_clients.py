@@ -13,7 +13,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import tritonclient.http as triton
-from rest_runtimes import BROKEN_MESSAGE, LOAD_FAILURE
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from echo_runtimes import BROKEN_MESSAGE, LOAD_FAILURE
 from tritonclient.utils import InferenceServerException
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from rest_runtimes import BROKEN_MESSAGE, BUG_SECRET, LIMIT, LOAD_FAILURE
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from echo_runtimes import BROKEN_MESSAGE, BUG_SECRET, LOAD_FAILURE, REST_LIMIT
 from rest_server import running
 
 from kernel.lifecycle import Kernel
@@ -52,7 +55,7 @@ def _binary(size_claimed: int, blob: bytes) -> tuple[bytes, dict[str, str]]:
 
 
 GOOD = _one_input()
-BOMB = gzip.compress(b"\0" * (LIMIT * 4))
+BOMB = gzip.compress(b"\0" * (REST_LIMIT * 4))
 BAD_BINARY, BAD_BINARY_HEADERS = _binary(8, b"\1\0\0\0")
 
 INFER = "/v2/models/echo/infer"
@@ -133,7 +136,7 @@ CASES: list[tuple[str, str, str, bytes, dict[str, str], int, str]] = [
     ("not-ready-metadata", "GET", "/v2/models/weights", b"", {}, 503, "not ready"),
     ("runtime-raised", "POST", "/v2/models/broken/infer", GOOD, {}, 500, BROKEN_MESSAGE),
     ("unexpected-bug", "GET", "/v2/models/buggy", b"", {}, 500, "internal server error"),
-    ("over-limit", "POST", INFER, b" " * (LIMIT + 1), {}, 413, str(LIMIT)),
+    ("over-limit", "POST", INFER, b" " * (REST_LIMIT + 1), {}, 413, str(REST_LIMIT)),
     (
         "gzip-bomb",
         "POST",
@@ -229,19 +232,19 @@ def test_chunked_body_over_limit_is_413(http: httpx.Client) -> None:
     # A generator body goes out chunked, without Content-Length: counted while it streams.
     def chunks() -> Iterator[bytes]:
         for _ in range(8):
-            yield b" " * (LIMIT // 4)
+            yield b" " * (REST_LIMIT // 4)
 
     response = http.post("/v2/models/echo/infer", content=chunks())
     assert response.status_code == 413
-    assert str(LIMIT) in response.json()["error"]
+    assert str(REST_LIMIT) in response.json()["error"]
     assert http.get("/v2/health/live").status_code == 200
 
 
 def test_declared_body_over_limit_is_answered_413(http: httpx.Client) -> None:
     # Well past the limit: the client still reads the 413 (the rest of the body is dropped).
-    response = http.post(INFER, content=b" " * (LIMIT * 4))
+    response = http.post(INFER, content=b" " * (REST_LIMIT * 4))
     assert response.status_code == 413
-    assert f"{LIMIT * 4} bytes" in response.json()["error"]
+    assert f"{REST_LIMIT * 4} bytes" in response.json()["error"]
     assert http.get("/v2/health/live").status_code == 200
 
 

@@ -8,12 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-# The real-server helpers live with the end-to-end tests.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-
-from e2e_server import Server, serve
 from supervised import write_pid_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from server_process import Server, serve
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,21 @@
 """Helpers for the multi-process server tests: the pid-reporting model, requests on fresh
-connections (so the kernel spreads them over the processes), and the server's processes."""
+connections (so the kernel spreads them over the processes), a SIGTERM while requests are in
+flight, and the server's processes."""
 
 from __future__ import annotations
 
 import json
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from server_process import Server
 
 #: A runtime that answers with the pid of the process serving it. Its input is the number of
 #: seconds to take; ``load_seconds`` in the settings slows its load down.
@@ -69,6 +77,32 @@ def pid_of(response: httpx.Response) -> int:
     return int(data[0])
 
 
+def sigterm_while_predicting(
+    server: Server, started: Path, requests: int
+) -> tuple[list[int], float]:
+    """Sends ``requests`` two-second requests to the ``pid`` model (written with
+    ``started_dir=started``), each on its own connection, and SIGTERM to ``server`` once every
+    one of them is being predicted. Their status codes once all have ended, and when the
+    signal was sent (``time.monotonic()``)."""
+    results: list[int] = []
+
+    def slow() -> None:
+        results.append(infer(server.http_url, "pid", seconds=2.0).status_code)
+
+    threads = [threading.Thread(target=slow) for _ in range(requests)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(list(started.iterdir())) < requests:  # until every one is predicting
+        assert time.monotonic() < deadline, server.output()
+        time.sleep(0.05)
+    server.process.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    for thread in threads:
+        thread.join(30)
+    return results, signalled
+
+
 def children(pid: int) -> set[int]:
     """The live child processes of ``pid`` (from /proc)."""
     found = set()
@@ -101,4 +135,12 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-__all__ = ["children", "infer", "pid_of", "requests_total", "rss_kib", "write_pid_model"]
+__all__ = [
+    "children",
+    "infer",
+    "pid_of",
+    "requests_total",
+    "rss_kib",
+    "sigterm_while_predicting",
+    "write_pid_model",
+]

@@ -23,10 +23,11 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_server import Server, serve
 from supervised import children, write_pid_model
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workers"))
+from server_process import Server, serve
 from worker_models import probe_model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

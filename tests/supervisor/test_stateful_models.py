@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from supervised import children, infer, pid_of, write_pid_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from e2e_server import Server, serve
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from server_process import Server, serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from e2e_server import Server, serve
-from supervised import children, infer, pid_of, requests_total, write_pid_model
+from supervised import (
+    children,
+    infer,
+    pid_of,
+    requests_total,
+    sigterm_while_predicting,
+    write_pid_model,
+)
 from tritonclient.grpc import InferenceServerClient as GrpcClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from server_process import Server, serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -128,21 +137,7 @@ def test_sigterm_finishes_requests_in_flight_and_exits_0(tmp_path: Path) -> None
     started.mkdir()
     write_pid_model(models / "pid", started_dir=started)
     with serve(models, tmp_path / "logs", workers=2) as server:
-        results: list[int] = []
-
-        def slow() -> None:
-            results.append(infer(server.http_url, "pid", seconds=2.0).status_code)
-
-        threads = [threading.Thread(target=slow) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + 30
-        while len(list(started.iterdir())) < len(threads):  # until every one is predicting
-            assert time.monotonic() < deadline, server.output()
-            time.sleep(0.05)
-        server.process.send_signal(signal.SIGTERM)
-        for thread in threads:
-            thread.join(30)
+        results, _ = sigterm_while_predicting(server, started, 6)
         assert results == [200] * 6
         assert server.process.wait(30) == 0
         assert children(server.process.pid) == set()

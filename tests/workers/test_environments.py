@@ -7,7 +7,6 @@ tiny plugin package whose runtime reports the numpy version of the process it ru
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -16,11 +15,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from uv import find_uv_bin
 from worker_models import probe_model
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
-from e2e_server import Server, serve
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from server_process import Server, serve
+from venvs import build_venv
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -78,26 +77,7 @@ def build_old_numpy_env(root: Path) -> Path:
     (plugin / "kernel_numpy_version").mkdir(parents=True)
     (plugin / "pyproject.toml").write_text(PYPROJECT)
     (plugin / "kernel_numpy_version" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
-    env = root / "venv-numpy1"
-    uv = find_uv_bin()
-    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(env)], check=True)
-    subprocess.run(
-        [
-            uv,
-            "pip",
-            "install",
-            "-q",
-            "--python",
-            str(env / "bin" / "python"),
-            f"numpy=={OLD_NUMPY}",
-            "-e",
-            str(REPO),
-            str(plugin),
-        ],
-        check=True,
-        timeout=600,
-    )
-    return env
+    return build_venv(root / "venv-numpy1", f"numpy=={OLD_NUMPY}", "-e", REPO, plugin)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 from worker_models import probe_model
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
-from e2e_server import Server, serve
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from server_process import Server, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -7,11 +7,10 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from worker_models import probe_model
+from worker_models import output, pid_of, probe_model, request
 
 from kernel.errors import BadRequest, DeadlineExceeded, InferenceError
 from kernel.lifecycle import Kernel
@@ -20,24 +19,9 @@ from kernel.workers import PooledRuntime, WorkerPool
 from kernel.workers.arena import Arena, shared_folder
 from kernel.workers.messages import Call, encode
 from kernel.workers.tensors import pack
-from protocol.messages import InferenceRequest, InferenceResponse
-from protocol.tensors import input_from_numpy
+from protocol.messages import InferenceRequest
 
 pytestmark = pytest.mark.anyio
-
-
-def request(x: Any, **parameters: Any) -> InferenceRequest:
-    return InferenceRequest(
-        inputs=[input_from_numpy("x", np.asarray(x))], parameters=parameters or {}
-    )
-
-
-def output(response: InferenceResponse, name: str) -> Any:
-    return next(o.data for o in response.outputs if o.name == name)
-
-
-def pid_of(response: InferenceResponse) -> int:
-    return int(output(response, "pid")[0])
 
 
 async def replaced(pool: WorkerPool, count: int) -> None:

@@ -11,11 +11,10 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from worker_models import probe_model
+from worker_models import output, pid_of, probe_model, request
 
 from kernel.errors import DeadlineExceeded, InferenceError
 from kernel.model_settings import ModelSettings
@@ -23,22 +22,6 @@ from kernel.repository import scan
 from kernel.workers.broker import Grant
 from kernel.workers.pool import WorkerPool
 from kernel.workers.shared import SharedPool
-from protocol.messages import InferenceRequest, InferenceResponse
-from protocol.tensors import input_from_numpy
-
-
-def request(x: Any, **parameters: Any) -> InferenceRequest:
-    return InferenceRequest(
-        inputs=[input_from_numpy("x", np.asarray(x))], parameters=parameters or {}
-    )
-
-
-def output(response: InferenceResponse, name: str) -> Any:
-    return next(o.data for o in response.outputs if o.name == name)
-
-
-def pid_of(response: InferenceResponse) -> int:
-    return int(output(response, "pid")[0])
 
 
 def settings_of(root: Path, name: str) -> ModelSettings:

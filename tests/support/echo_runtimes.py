@@ -1,16 +1,20 @@
-"""In-test runtimes for the gRPC transport tests, registered through pluggy by a plugin object
-handed straight to ``Kernel(plugins=...)``, and a model repository that uses them.
+"""In-test runtimes for the transport tests (tests/rest and tests/grpc), the plugin that
+registers them through pluggy, and model repositories that use them. Nothing is installed: the
+plugin object goes straight to ``Kernel(plugins=...)``.
 
-Models:
+Models ``write_repository`` can write:
 
-- ``echo`` (versions 1 and 2, ``max_batch_size`` 8): every input comes back as an output of the
-  same name, same datatype, shape and data; requested outputs must be among the inputs
-  (else ``BadRequest``).
+- ``echo`` (Triton layout, versions 1 and 2, ``max_batch_size`` 8): every input comes back as
+  an output of the same name, datatype, shape and data; requested outputs must be among the
+  inputs, else ``BadRequest`` (400, INVALID_ARGUMENT).
+- ``spare``: another echo, for unload/load round trips.
 - ``slow``: an echo that first sleeps ``INPUT0[0]`` milliseconds (stream ordering).
-- ``broken``: predict raises ``ValueError`` (kernel's ``InferenceError``: INTERNAL).
-- ``weights``: load raises, so the model is UNAVAILABLE.
+- ``broken``: loads, but its predict raises ``ValueError`` (the kernel's ``InferenceError``:
+  500, INTERNAL).
+- ``weights``: its load raises, so it is UNAVAILABLE (503, and the server is not ready).
 - ``liar``: answers an output whose data does not fill its declared shape (a server fault).
-- ``buggy``: its ``inputs()`` raises a plain bug, whose text must not reach the client.
+- ``buggy``: loads, but its ``inputs()`` raises a plain bug, whose text must not reach the
+  client (the transport's generic error).
 """
 
 from __future__ import annotations
@@ -27,14 +31,18 @@ from kernel import BadRequest, Runtime, hookimpl
 from kernel.hookspecs import RegisterRuntime
 from protocol.messages import InferenceRequest, InferenceResponse, MetadataTensor, ResponseOutput
 
-#: The request size limit the test server runs with: above grpc's 4 MiB default on purpose.
-LIMIT = 12 * 1024 * 1024
+#: The body limit the REST test server runs with (bytes).
+REST_LIMIT = 64 * 1024
+#: The request size limit the gRPC test server runs with: above grpc's 4 MiB default on purpose.
+GRPC_LIMIT = 12 * 1024 * 1024
 BROKEN_MESSAGE = "the model blew up: division by zero"
 LOAD_FAILURE = "weights file is corrupt"
 BUG_SECRET = "secret internal detail 0xdeadbeef"
 
 
 class EchoRuntime(Runtime):
+    framework = "echo"
+
     async def predict(self, request: InferenceRequest) -> InferenceResponse:
         by_name = {tensor.name: tensor for tensor in request.inputs}
         wanted = list(by_name) if request.outputs is UNSET else [o.name for o in request.outputs]
@@ -79,37 +87,44 @@ class BuggyMetadataRuntime(EchoRuntime):
         raise KeyError(BUG_SECRET)
 
 
-class GrpcTestPlugin:
+class EchoTestPlugin:
     """Registers the runtimes above, as an installed plugin would."""
 
     @hookimpl
     def kernel_register_runtimes(self, register: RegisterRuntime) -> None:
-        register("grpc-echo", EchoRuntime)
-        register("grpc-slow", SlowRuntime)
-        register("grpc-broken-predict", BrokenPredictRuntime)
-        register("grpc-broken-load", BrokenLoadRuntime)
-        register("grpc-liar", LiarRuntime)
-        register("grpc-buggy-metadata", BuggyMetadataRuntime)
+        register("test-echo", EchoRuntime)
+        register("test-slow", SlowRuntime)
+        register("test-broken-predict", BrokenPredictRuntime)
+        register("test-broken-load", BrokenLoadRuntime)
+        register("test-liar", LiarRuntime)
+        register("test-buggy-metadata", BuggyMetadataRuntime)
 
 
 TENSOR = {"name": "INPUT0", "datatype": "FP32", "shape": [-1, 4]}
 
+#: Every model ``write_repository`` can write: its settings besides inputs and outputs.
+MODELS: dict[str, dict[str, Any]] = {
+    "echo": {"implementation": "test-echo", "max_batch_size": 8},
+    "spare": {"implementation": "test-echo"},
+    "slow": {"implementation": "test-slow"},
+    "broken": {"implementation": "test-broken-predict"},
+    "weights": {"implementation": "test-broken-load"},
+    "liar": {"implementation": "test-liar"},
+    "buggy": {"implementation": "test-buggy-metadata"},
+}
+#: The models each transport's tests serve.
+REST_MODELS = ["echo", "spare", "broken", "weights", "buggy"]
+GRPC_MODELS = ["echo", "slow", "broken", "weights", "liar", "buggy"]
 
-def write_repository(root: Path) -> Path:
-    """Write the model folders described in the module docstring below ``root``."""
-    models: dict[str, dict[str, Any]] = {
-        "echo": {"implementation": "grpc-echo", "max_batch_size": 8},
-        "slow": {"implementation": "grpc-slow"},
-        "broken": {"implementation": "grpc-broken-predict"},
-        "weights": {"implementation": "grpc-broken-load"},
-        "liar": {"implementation": "grpc-liar"},
-        "buggy": {"implementation": "grpc-buggy-metadata"},
-    }
-    for name, settings in models.items():
+
+def write_repository(root: Path, names: list[str]) -> Path:
+    """Write the model folders ``names`` (described in the module docstring) below ``root``."""
+    for name in names:
         folder = root / name
         folder.mkdir(parents=True)
-        settings = {**settings, "inputs": [TENSOR], "outputs": [TENSOR]}
+        settings = {**MODELS[name], "inputs": [TENSOR], "outputs": [TENSOR]}
         (folder / "model-settings.json").write_text(json.dumps(settings))
-    for version in ("1", "2"):
-        (root / "echo" / version).mkdir()
+        if name == "echo":
+            for version in ("1", "2"):
+                (folder / version).mkdir()
     return root
