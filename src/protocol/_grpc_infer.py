@@ -24,6 +24,7 @@ from protocol._grpc_wire import (
     len_field,
     pack_double,
     packed_varints,
+    read_varint,
     to_int64,
 )
 from protocol.datatypes import get_datatype
@@ -35,6 +36,7 @@ from protocol.messages import (
     Parameters,
     RequestInput,
     RequestOutput,
+    ResponseOutput,
 )
 from protocol.tensors import as_tensor_array, element_count, tensor_from_raw, tensor_to_raw
 
@@ -151,6 +153,70 @@ def encode_parameters(number: int, params: Parameters) -> list[bytes | memoryvie
 
 # --- request -----------------------------------------------------------------------------------
 
+#: Packed shapes up to this many bytes are read with a Python loop: a few dims cost less that
+#: way than the ~10 numpy calls of the vectorised decoder (which pays off for long fields).
+_SMALL_PACKED: Final = 32
+
+
+def _scan(buf: memoryview) -> list[tuple[int, int, Any]]:
+    """Every field of one message, as ``fields`` yields them, in a list.
+
+    The inference messages hold only VARINT and LEN fields, mostly with one-byte tags and
+    lengths: this loop reads those inline, without a generator frame per field. Anything else
+    (I32/I64 fields, malformed bytes) is left to ``fields``, so its errors are the ones raised.
+    """
+    out: list[tuple[int, int, Any]] = []
+    append = out.append
+    pos = 0
+    end = len(buf)
+    try:
+        while pos < end:
+            tag = buf[pos]
+            if tag >= 0x80:
+                tag, pos = read_varint(buf, pos)
+            else:
+                pos += 1
+            number = tag >> 3
+            wire = tag & 7
+            if number == 0:
+                break
+            if wire == LEN:
+                size = buf[pos]
+                if size >= 0x80:
+                    size, pos = read_varint(buf, pos)
+                else:
+                    pos += 1
+                stop = pos + size
+                if stop > end:
+                    break
+                append((number, LEN, buf[pos:stop]))
+                pos = stop
+            elif wire == VARINT:
+                value, pos = read_varint(buf, pos)
+                append((number, VARINT, value))
+            else:
+                break
+        else:
+            return out
+    except (IndexError, ProtocolError):
+        pass
+    return list(fields(buf))  # the general reader: other wire types, or the error to raise
+
+
+def _packed_shape(buf: memoryview) -> list[int]:
+    """A packed ``repeated int64`` shape as Python ints (sign-extended)."""
+    if len(buf) > _SMALL_PACKED:
+        return [int(v) for v in packed_varints(buf).view(np.int64)]
+    if buf and buf[-1] >= 0x80:
+        raise ProtocolError("malformed protobuf: truncated packed varint")
+    dims: list[int] = []
+    pos = 0
+    end = len(buf)
+    while pos < end:
+        value, pos = read_varint(buf, pos)
+        dims.append(to_int64(value))
+    return dims
+
 
 def _numbers(
     kind: str, chunks: list[tuple[int, int | memoryview]], tensor: str, field: str
@@ -233,14 +299,14 @@ def _read_input(buf: memoryview) -> tuple[RequestInput, dict[int, list[tuple[int
     shape: list[int] = []
     params: dict[str, Any] = {}
     contents: dict[int, list[tuple[int, Any]]] | None = None
-    for number, wire, raw in fields(buf):
+    for number, wire, raw in _scan(buf):
         if number == 1:
             name = _text(raw, "input name")
         elif number == 2:
             datatype = _text(raw, "input datatype")
         elif number == 3:
             if wire == LEN:
-                shape.extend(int(v) for v in packed_varints(_view(raw, "shape")).view(np.int64))
+                shape.extend(_packed_shape(_view(raw, "shape")))
             else:
                 shape.append(to_int64(int(raw)))
         elif number == 4:
@@ -259,7 +325,7 @@ def _read_input(buf: memoryview) -> tuple[RequestInput, dict[int, list[tuple[int
 def _read_output(buf: memoryview) -> RequestOutput:
     name = ""
     params: dict[str, Any] = {}
-    for number, _wire, raw in fields(buf):
+    for number, _wire, raw in _scan(buf):
         if number == 1:
             name = _text(raw, "output name")
         elif number == 2:
@@ -280,7 +346,7 @@ def read_model_infer_request(data: bytes | memoryview) -> ModelInferCall:
     inputs: list[tuple[RequestInput, dict[int, list[tuple[int, Any]]] | None]] = []
     outputs: list[RequestOutput] = []
     raws: list[memoryview] = []
-    for number, _wire, raw in fields(buf):
+    for number, _wire, raw in _scan(buf):
         if number == 1:
             model_name = _text(raw, "model_name")
         elif number == 2:
@@ -333,11 +399,49 @@ def read_model_infer_request(data: bytes | memoryview) -> ModelInferCall:
 # --- response ----------------------------------------------------------------------------------
 
 
+def _varint(value: int) -> bytes:
+    """``encode_varint`` with the one- to three-byte cases (values below 2 MiB) inline: the
+    lengths and dims of a response are mostly those."""
+    if value < 0x80:
+        return encode_varint(value)
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes((value & 0x7F | 0x80, (value >> 7) & 0x7F | 0x80, value >> 14))
+    return encode_varint(value)
+
+
 def _shape_chunks(number: int, shape: list[int]) -> list[bytes | memoryview]:
     if not shape:
         return []
-    packed = b"".join(encode_varint(int(d) % _U64) for d in shape)
-    return len_field(number, packed)
+    packed = b"".join([_varint(int(d) % _U64) for d in shape])
+    return [key(number, LEN), _varint(len(packed)), packed]
+
+
+# One-byte tags of the LEN fields the response writes (field numbers below 16).
+_T1: Final = key(1, LEN)
+_T2: Final = key(2, LEN)
+_T3: Final = key(3, LEN)
+_T5: Final = key(5, LEN)
+_T6: Final = key(6, LEN)
+
+
+def _output_head(output: ResponseOutput) -> bytes:
+    """The ``InferOutputTensor`` message of one output (name, datatype, shape, parameters)."""
+    name = output.name.encode()
+    datatype = output.datatype.encode()
+    parts: list[bytes | memoryview] = [
+        _T1,
+        _varint(len(name)),
+        name,
+        _T2,
+        _varint(len(datatype)),
+        datatype,
+    ]
+    parts += _shape_chunks(3, list(output.shape))
+    if isinstance(output.parameters, dict):
+        parts += encode_parameters(4, output.parameters)
+    return b"".join(parts)
 
 
 def encode_infer_response(response: InferenceResponse) -> bytes:
@@ -349,11 +453,14 @@ def encode_infer_response(response: InferenceResponse) -> bytes:
     """
     chunks: list[bytes | memoryview] = []
     if response.model_name:
-        chunks += len_field(1, response.model_name.encode())
+        name = response.model_name.encode()
+        chunks += (_T1, _varint(len(name)), name)
     if isinstance(response.model_version, str) and response.model_version:
-        chunks += len_field(2, response.model_version.encode())
+        version = response.model_version.encode()
+        chunks += (_T2, _varint(len(version)), version)
     if isinstance(response.id, str) and response.id:
-        chunks += len_field(3, response.id.encode())
+        request_id = response.id.encode()
+        chunks += (_T3, _varint(len(request_id)), request_id)
     if isinstance(response.parameters, dict):
         chunks += encode_parameters(4, response.parameters)
     raws: list[bytes | memoryview] = []
@@ -362,12 +469,8 @@ def encode_infer_response(response: InferenceResponse) -> bytes:
         row = get_datatype(output.datatype, tensor)
         array = as_tensor_array(output.data, row, output.shape, tensor)
         raws.append(tensor_to_raw(array, row, tensor))
-        body: list[bytes | memoryview] = [*len_field(1, output.name.encode())]
-        body += len_field(2, output.datatype.encode())
-        body += _shape_chunks(3, list(output.shape))
-        if isinstance(output.parameters, dict):
-            body += encode_parameters(4, output.parameters)
-        chunks += len_field(5, b"".join(body))
+        head = _output_head(output)
+        chunks += (_T5, _varint(len(head)), head)
     for raw in raws:
-        chunks += len_field(6, raw)
+        chunks += (_T6, _varint(len(raw)), raw)
     return b"".join(chunks)

@@ -290,3 +290,45 @@ def test_unpacked_repeated_fields_are_read_too() -> None:
     assert key(5, LEN) == body[:1]
     request = decode_infer_request(body)
     assert request.inputs[0].data.tolist() == [1.5, -2.0]
+
+
+@pytest.mark.parametrize(
+    "shape", [[1000, 4], [0], [127, 128], [16384, 2], [2**21, 0], [1] * 8, [1] * 31 + [128]]
+)
+def test_shapes_of_any_varint_width_are_read(shape: list[int]) -> None:
+    # Short packed shapes take a Python loop, long ones (> 32 bytes) the vectorised decoder.
+    count = int(np.prod(shape))
+    msg = tpb.ModelInferRequest(model_name="m")
+    _input(msg, "x", "INT8", shape)
+    msg.raw_input_contents.append(b"\1" * count)
+    request = decode_infer_request(msg.SerializeToString())
+    assert request.inputs[0].shape == shape
+
+
+def test_negative_dims_are_read_sign_extended() -> None:
+    msg = tpb.ModelInferRequest(model_name="m")
+    _input(msg, "x", "FP32", [-1, 4])
+    assert "negative dimension" in _error(msg)
+
+
+@pytest.mark.parametrize(
+    ("shape_field", "message"),
+    [
+        (b"\x1a\x02\x80\x80", "truncated packed varint"),  # last byte continues
+        (b"\x1a\x0b" + b"\xff" * 10 + b"\x01", "longer than 10 bytes"),
+        (b"\x1a\x05\x01\x02", "runs past the end"),  # length beyond the message
+    ],
+)
+def test_malformed_shapes_are_refused(shape_field: bytes, message: str) -> None:
+    tensor = b"\x0a\x01x\x12\x04FP32" + shape_field
+    body = b"\x0a\x01m" + b"\x2a" + bytes([len(tensor)]) + tensor
+    with pytest.raises(ProtocolError, match=message):
+        read_model_infer_request(body)
+
+
+def test_fixed_width_fields_fall_back_to_the_general_reader() -> None:
+    # A request id sent as a fixed64 (wire type 1) is not a VARINT or LEN field: the general
+    # reader still walks the message (and an unknown field number is skipped).
+    body = b"\x0a\x01m" + b"\x79" + b"\0" * 8 + b"\x12\x011"
+    call = read_model_infer_request(body)
+    assert (call.model_name, call.model_version) == ("m", "1")
