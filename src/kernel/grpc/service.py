@@ -177,11 +177,16 @@ class InferenceService:
     async def _infer(self, call: ModelInferCall, deadline: Deadline | None = None) -> bytes:
         """Run one decoded request; the encoded ModelInferResponse. The client's deadline
         (``grpc-timeout``) bounds the request, so a worker running it past then is stopped."""
-        remaining = None if deadline is None else deadline.time_remaining()
-        with transport_deadline(call.request, remaining):
+        version = call.model_version or None
+        if deadline is None:  # the common case: no context manager to enter
             response = await self._data.infer(
-                call.model_name, _version(call.model_version), call.request, protocol="grpc"
+                call.model_name, version, call.request, protocol="grpc"
             )
+        else:
+            with transport_deadline(call.request, deadline.time_remaining()):
+                response = await self._data.infer(
+                    call.model_name, version, call.request, protocol="grpc"
+                )
         request_id = call.request.id
         if isinstance(request_id, str) and response.id != request_id:
             # Streaming clients match answers to requests by id; never lose it.
