@@ -15,6 +15,7 @@ others serve. Every runtime call runs in the executor, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Collection, Coroutine, Mapping, Sequence
@@ -69,6 +70,22 @@ logger = logging.getLogger("kernel")
 EXTENSIONS = ("binary_tensor_data", "model_repository", "model_configuration")
 
 
+def _freeze_heap() -> None:
+    """Move every object alive now out of the garbage collector's reach.
+
+    After models load, the heap is mostly the frameworks' modules and the models: hundreds of
+    thousands of objects that live as long as the process. Left in the oldest generation, every
+    full collection (triggered by the requests' own allocations) walks all of them again;
+    frozen, collections scan only what requests allocate. Measured with the scikit-learn iris
+    model: 3-9 % less server CPU per request (benchmarks/README.md). The young generations
+    are collected first, so the loads' fresh garbage is not frozen; a full collection would
+    take a large heap's whole walk (tenths of a second) for little more. Whatever garbage is
+    frozen all the same is bounded and goes back to the collector at the next unload.
+    """
+    gc.collect(1)
+    gc.freeze()
+
+
 def _status(exc: BaseException) -> int:
     """The HTTP-style code a request ended with, for the ``code`` metrics label."""
     return status_code(exc) or 500
@@ -89,8 +106,13 @@ class Kernel:
         plugins: Sequence[tuple[str, object]] = (),
         autoload: bool | None = None,
         environ: Mapping[str, str] | None = None,
+        freeze_heap: bool = False,
     ) -> None:
+        """``freeze_heap``: freeze the garbage collector's heap after loads (see
+        ``_freeze_heap``). Process-wide state, so only ``kernel serve``'s own processes ask for
+        it; an application embedding a ``Kernel`` keeps its collector as it set it."""
         self.settings = settings
+        self._freeze_heap = freeze_heap
         self.registry = RuntimeRegistry()
         #: Content type -> codec, filled by the ``kernel_register_codecs`` hook at start.
         self.codecs = CodecRegistry()
@@ -107,6 +129,7 @@ class Kernel:
         self._stopping = False
         self._inflight = 0
         self._idle: asyncio.Event | None = None
+        self._loading = 0  # load groups running; the heap is frozen when the last one ends
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -221,9 +244,15 @@ class Kernel:
         A version that fails to load replaces nothing that is READY: the old one keeps
         serving. Returns the failure reasons.
         """
-        await asyncio.gather(
-            *(load_version(mv, self.registry, self._executor, self.codecs) for mv in fresh)
-        )
+        self._loading += 1
+        try:
+            await asyncio.gather(
+                *(load_version(mv, self.registry, self._executor, self.codecs) for mv in fresh)
+            )
+        finally:
+            self._loading -= 1
+            if self._loading == 0 and self._freeze_heap:
+                _freeze_heap()
         failures = []
         for mv in fresh:
             current = model.versions.get(mv.version)
@@ -239,6 +268,10 @@ class Kernel:
 
     async def _retire_version(self, mv: ModelVersion) -> None:
         await retire_version(mv, self._executor, self.settings.graceful_timeout)
+        if self._freeze_heap:
+            # What the version held may be frozen (``_freeze_heap``): give it back to the
+            # collector so that its reference cycles can go; the next load freezes again.
+            gc.unfreeze()
 
     # --- control plane -----------------------------------------------------------------------
 

@@ -141,7 +141,7 @@ async def _serve(settings: ServerSettings) -> None:
         grpc_sock = listen(settings.host, settings.grpc_port) if settings.grpc_port else None
         from kernel.lifecycle import Kernel
 
-        await run_server(settings, Kernel(settings), http_sock, grpc_sock, stop)
+        await run_server(settings, Kernel(settings, freeze_heap=True), http_sock, grpc_sock, stop)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

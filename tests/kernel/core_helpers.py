@@ -112,11 +112,11 @@ def write_model(folder: Path, settings: dict[str, Any]) -> Path:
     return folder
 
 
-def make_kernel(root: Path, *plugins: object, **settings: Any) -> Kernel:
+def make_kernel(root: Path, *plugins: object, freeze_heap: bool = False, **settings: Any) -> Kernel:
     """A kernel over ``root`` with exactly the built-ins and ``plugins`` (nothing installed)."""
     server = ServerSettings(model_repository_root=str(root), executor_threads=4, **settings)
     named = [(f"test{i}", p) for i, p in enumerate(plugins or (default_plugin(),))]
-    return Kernel(server, plugins=named, autoload=False, environ={})
+    return Kernel(server, plugins=named, autoload=False, environ={}, freeze_heap=freeze_heap)
 
 
 def request(values: list[float], **parameters: Any) -> InferenceRequest:

@@ -375,3 +375,33 @@ async def test_runtime_that_awaits_runs_on_its_thread_loop(tmp_path: Path) -> No
         with pytest.raises(InferenceError, match="KeyError: 'after awaiting'"):
             await kernel.infer("m", None, request([1], fail=True))
         assert kernel.model_ready("m", None)
+
+
+async def test_heap_frozen_after_loads_and_given_back_on_unload(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    tagged(tmp_path / "m", "a")
+    gc.unfreeze()
+    async with make_kernel(tmp_path) as kernel:  # an embedded kernel leaves the collector be
+        assert gc.get_freeze_count() == 0
+    async with make_kernel(tmp_path, freeze_heap=True) as kernel:
+        # Start-up loads finished: what lives now is out of the collector's reach.
+        assert gc.get_freeze_count() > 0
+        mv = kernel._models["m"].find(None)
+        assert mv.runtime is not None
+        runtime = weakref.ref(mv.runtime)
+        # A reference cycle through the runtime (only the collector can free it), frozen by
+        # the next load.
+        cycle: list[object] = [mv.runtime]
+        cycle.append(cycle)
+        del mv, cycle
+        tagged(tmp_path / "n", "b")
+        await kernel.load_model("n")
+        await kernel.unload_model("m")
+        assert gc.get_freeze_count() == 0  # given back, so the cycle can go
+        gc.collect()
+        assert runtime() is None
+        await kernel.load_model("m")
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0

@@ -221,7 +221,7 @@ async def _run(
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    kernel = Kernel(settings)
+    kernel = Kernel(settings, freeze_heap=True)
     planes = ClusterPlanes(kernel)
     reader, writer = await asyncio.open_unix_connection(sock=control)
     channel = planes.channel = Channel(reader, writer, planes.handle)
