@@ -25,11 +25,13 @@ def element_count(shape: Sequence[int], tensor: str) -> int:
     """The number of elements ``shape`` holds, or a ``ProtocolError`` naming ``tensor``.
 
     Rejects negative dims, more than ``MAX_DIMS`` dims and any dim or product above
-    ``MAX_ELEMENTS`` (a zero dim does not excuse a huge one: numpy could not build it).
+    ``MAX_ELEMENTS``. A zero dim does not excuse huge other ones: numpy refuses to build (even
+    empty) an array whose other dims multiply past its index range, so the product of the
+    nonzero dims is bounded too.
     """
     if len(shape) > MAX_DIMS:
         raise ProtocolError(f"{tensor}: shape has {len(shape)} dimensions, at most {MAX_DIMS}")
-    count = 1
+    count = extent = 1
     for dim in shape:
         if type(dim) is not int:
             raise ProtocolError(f"{tensor}: shape {list(shape)!r} must hold integers")
@@ -40,6 +42,12 @@ def element_count(shape: Sequence[int], tensor: str) -> int:
                 f"{tensor}: shape {format_shape(shape)} has a dimension above {MAX_ELEMENTS}"
             )
         count *= dim
+        extent *= dim or 1
+    if extent > MAX_ELEMENTS and count == 0:
+        raise ProtocolError(
+            f"{tensor}: shape {format_shape(shape)} is too large: its nonzero dimensions "
+            f"multiply to {extent}, at most {MAX_ELEMENTS}"
+        )
     if count > MAX_ELEMENTS:
         raise ProtocolError(
             f"{tensor}: shape {format_shape(shape)} holds {count} elements, at most {MAX_ELEMENTS}"

@@ -66,6 +66,8 @@ def test_element_count(shape: list[int], count: int) -> None:
         ([2**40, 2**40], "shape [1099511627776,1099511627776] has a dimension above"),
         ([2**20, 2**20, 2**20], "holds 1152921504606846976 elements, at most 4294967296"),
         ([0, 2**63], "has a dimension above"),
+        ([0, 2**20, 2**20], "nonzero dimensions multiply to 1099511627776, at most"),
+        ([0] + [2**20] * 11, "is too large"),
         ([1] * 33, "33 dimensions, at most 32"),
     ],
 )
