@@ -59,26 +59,7 @@ def ceiling_model(
     transport: str, rows: int, model: str, outputs: tuple[wire.OutputSpec, ...], threaded: bool
 ) -> servers.Server:
     """``ceiling_model.py`` (not started) on a free port, on the server core."""
-    port = servers.free_port()
-    argv = [
-        *servers.pin_prefix(SERVER_CORE),
-        sys.executable,
-        str(servers.HERE / "ceiling_model.py"),
-        transport,
-        "--port",
-        str(port),
-        "--rows",
-        str(rows),
-        "--model",
-        model,
-        "--outputs",
-        wire.format_outputs(outputs),
-        *(["--threaded"] if threaded else []),
-    ]
-    name = f"ceiling-model{'-thread' if threaded else ''}-{transport}-{rows}"
-    if transport == "rest":
-        return servers.Server(name, argv, http_port=port)
-    return servers.Server(name, argv, grpc_port=port)
+    return servers.ceiling_with_model(transport, rows, model, outputs, threaded, SERVER_CORE)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

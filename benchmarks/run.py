@@ -2,7 +2,8 @@
 
     /work/venv/bin/python benchmarks/run.py [--scenario sklearn|xgboost|lightgbm|catboost]
         [--duration 10] [--concurrency 8] [--rows 1,1000] [--transports rest,grpc]
-        [--targets kernel,ceiling,ceiling-raw] [--client auto|perf_analyzer|builtin]
+        [--targets kernel,ceiling,ceiling-raw[,ceiling+model]]
+        [--client auto|perf_analyzer|builtin]
         [--workers 1] [--no-pin]
 
 Trains the scenario's iris model (``scenarios.py``) into a temporary model repository, starts
@@ -108,24 +109,32 @@ def derive(results: list[dict[str, Any]], predict_ms: dict[int, float]) -> list[
     for (target, transport, rows), row in by_key.items():
         if target != "kernel":
             continue
+        # The ceiling that runs the model is a pass-through-codec grpclib app over gRPC.
+        with_model = by_key.get(("ceiling+model", transport, rows))
+        model_ceiling = "ceiling" if transport == "rest" else "ceiling-raw"
         for ceiling in ("ceiling", "ceiling-raw"):
             base = by_key.get((ceiling, transport, rows))
             if base is None or not base.get("server_cpu_per_req_ms"):
                 continue
             kernel_ms = row["server_cpu_per_req_ms"]
-            overhead = kernel_ms - predict_ms[rows]
-            derived.append(
-                {
-                    "transport": transport,
-                    "rows": rows,
-                    "ceiling": ceiling,
-                    "kernel_cpu_per_req_ms": kernel_ms,
-                    "predict_ms": predict_ms[rows],
-                    "ceiling_cpu_per_req_ms": base["server_cpu_per_req_ms"],
-                    "ratio": overhead / base["server_cpu_per_req_ms"],
-                    "rps_ratio": row["rps"] / base["rps"] if base["rps"] else None,
-                }
-            )
+            ceiling_ms = base["server_cpu_per_req_ms"]
+            entry = {
+                "transport": transport,
+                "rows": rows,
+                "ceiling": ceiling,
+                "kernel_cpu_per_req_ms": kernel_ms,
+                "predict_ms": predict_ms[rows],
+                "ceiling_cpu_per_req_ms": ceiling_ms,
+                "ratio": (kernel_ms - predict_ms[rows]) / ceiling_ms,
+                "rps_ratio": row["rps"] / base["rps"] if base["rps"] else None,
+            }
+            if with_model and with_model.get("server_cpu_per_req_ms") and ceiling == model_ceiling:
+                # The model's cost as it runs inside a server: the same bare app with and
+                # without it (see ceiling_model.py).
+                in_server = with_model["server_cpu_per_req_ms"] - ceiling_ms
+                entry["model_in_server_ms"] = in_server
+                entry["ratio_model_in_server"] = (kernel_ms - in_server) / ceiling_ms
+            derived.append(entry)
     return derived
 
 
@@ -175,15 +184,18 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [
             "",
             "| transport | rows | vs | kernel CPU/req ms | predict ms | ceiling CPU/req ms "
-            "| (kernel - predict) / ceiling | kernel req/s / ceiling req/s |",
-            "|---|---|---|---|---|---|---|---|",
+            "| (kernel - predict) / ceiling | kernel req/s / ceiling req/s "
+            "| model in a server ms | (kernel - model in a server) / ceiling |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for d in report["derived"]:
+            in_server = d.get("ratio_model_in_server")
             lines.append(
                 f"| {d['transport']} | {d['rows']} | {d['ceiling']} "
                 f"| {_fmt(d['kernel_cpu_per_req_ms'])} | {_fmt(d['predict_ms'])} "
                 f"| {_fmt(d['ceiling_cpu_per_req_ms'])} | {d['ratio']:.2f} "
-                f"| {_fmt(d['rps_ratio'], 2)} |"
+                f"| {_fmt(d['rps_ratio'], 2)} | {_fmt(d.get('model_in_server_ms'))} "
+                f"| {'-' if in_server is None else f'{in_server:.2f}'} |"
             )
     return "\n".join(lines)
 
@@ -206,7 +218,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--targets",
         default="kernel,ceiling,ceiling-raw",
         help="kernel, ceiling (hypercorn ASGI / grpclib+betterproto), "
-        "ceiling-raw (grpclib without protobuf; gRPC only)",
+        "ceiling-raw (grpclib without protobuf; gRPC only), ceiling+model (the plain ceiling "
+        "running the sklearn scenario's model in a thread pool: the model's cost inside a "
+        "server; sklearn only)",
     )
     p.add_argument(
         "--repeat", type=int, default=1, help="rounds over all rows; the median is reported"
@@ -302,13 +316,19 @@ def main(argv: list[str] | None = None) -> int:
                     input_name = kernel_input
                     port = kernel.http_port if transport == "rest" else kernel.grpc_port
                 else:
-                    server = servers.ceiling(
-                        transport,
-                        rows,
-                        target == "ceiling-raw",
-                        server_core,
-                        sys.executable,
-                        outputs,
+                    server = (
+                        servers.ceiling_with_model(
+                            transport, rows, str(model_path), outputs, True, server_core
+                        )
+                        if target == "ceiling+model"
+                        else servers.ceiling(
+                            transport,
+                            rows,
+                            target == "ceiling-raw",
+                            server_core,
+                            sys.executable,
+                            outputs,
+                        )
                     )
                     input_name = wire.INPUT
                     port = server.http_port or server.grpc_port
@@ -327,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     if server is not kernel:
                         server.start(root)
-                        server.wait_ready(timeout=30)
+                        server.wait_ready(timeout=300 if target == "ceiling+model" else 30)
                     entry.update(measure(server, load, client, args.perf_analyzer_venv))
                 except (RuntimeError, OSError, ValueError, KeyError) as exc:
                     entry["error"] = f"{exc}\n{server.log_tail(10)}"

@@ -151,6 +151,38 @@ def ceiling(
     return Server(name, argv, grpc_port=port)
 
 
+def ceiling_with_model(
+    transport: str,
+    rows: int,
+    model: str,
+    outputs: tuple[wire.OutputSpec, ...],
+    threaded: bool,
+    core: int | None,
+) -> Server:
+    """``ceiling_model.py`` (not started): the ceiling that also runs the sklearn model at
+    ``model`` on each request, inline or (``threaded``) in the loop's thread pool."""
+    port = free_port()
+    argv = [
+        *pin_prefix(core),
+        sys.executable,
+        str(HERE / "ceiling_model.py"),
+        transport,
+        "--port",
+        str(port),
+        "--rows",
+        str(rows),
+        "--model",
+        model,
+        "--outputs",
+        wire.format_outputs(outputs),
+        *(["--threaded"] if threaded else []),
+    ]
+    name = f"ceiling-model{'-thread' if threaded else ''}-{transport}-{rows}"
+    if transport == "rest":
+        return Server(name, argv, http_port=port)
+    return Server(name, argv, grpc_port=port)
+
+
 def kernel(
     command: str,
     repo: Path,
