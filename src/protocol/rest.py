@@ -21,6 +21,7 @@ import numpy.typing as npt
 from msgspec import UNSET, Struct, UnsetType
 
 from protocol import messages as m
+from protocol._json_fast import with_json_fast_path
 from protocol.datatypes import get_datatype
 from protocol.errors import ProtocolError
 from protocol.tensors import (
@@ -117,7 +118,7 @@ def decode_json(body: Body, type: type[T]) -> T:
         body = b"{}"
     try:
         result: T = decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ProtocolError(f"invalid {_name(type)}: {exc}") from exc
     return result
 
@@ -129,7 +130,7 @@ def _name(type: Any) -> str:
 def _decode_header(decoder: msgspec.json.Decoder[T], header: memoryview, what: str) -> T:
     try:
         result: T = decoder.decode(header)
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         # msgspec reports invalid UTF-8 in a string with the builtin error, without a path.
         hint = " (send non-UTF-8 BYTES as binary data)" if isinstance(exc, UnicodeError) else ""
         raise ProtocolError(f"invalid {what}: {exc}{hint}") from exc
@@ -231,7 +232,7 @@ def _finish(header_struct: Any, blobs: list[bytes | memoryview]) -> tuple[bytes,
 # --- inference ---------------------------------------------------------------------------------
 
 
-def decode_infer_request(body: Body, header_length: int | None = None) -> m.InferenceRequest:
+def _decode_infer_request(body: Body, header_length: int | None = None) -> m.InferenceRequest:
     """An ``InferenceRequest`` whose inputs' ``data`` are numpy arrays of their shapes.
 
     ``header_length`` is the ``Inference-Header-Content-Length`` value (``None`` when absent: all
@@ -249,6 +250,12 @@ def decode_infer_request(body: Body, header_length: int | None = None) -> m.Infe
     return m.InferenceRequest(
         inputs=inputs, id=wire.id, parameters=wire.parameters, outputs=wire.outputs
     )
+
+
+#: Most all-JSON requests are taken whole by one typed parse (``protocol._json_fast``); the
+#: rest, binary ones and every malformed one go through ``_decode_infer_request``, which words
+#: the errors.
+decode_infer_request: Final = with_json_fast_path(_decode_infer_request)
 
 
 def _binary_choices(request: m.InferenceRequest | None) -> tuple[bool, dict[str, bool]]:
