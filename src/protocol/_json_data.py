@@ -1,5 +1,9 @@
 """Tensor ``data`` in JSON: checked conversion of decoded JSON values, and flat lists out.
 
+(The general path. Most all-JSON requests with flat ``data`` are taken by ``protocol._json_fast``
+instead, which must accept exactly what this module accepts; the rest, every JSON response and
+every error message come through here.)
+
 A request body is decoded once by msgspec with ``data`` left as plain lists (the same work as
 ``msgspec.json.decode`` into lists). Then ``msgspec.convert`` checks each value's kind in C (no
 strings in FP32, no floats or booleans in INT32, no numbers in BYTES) and numpy builds the array

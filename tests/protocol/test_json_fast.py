@@ -30,7 +30,6 @@ SETTINGS = settings(
     database=None,
 )
 JSON_TYPES = [name for name, row in DATATYPES.items() if row.json is not None]
-INT_TYPES = [name for name in JSON_TYPES if DATATYPES[name].json == "int"]
 
 
 class Spy:
