@@ -216,6 +216,9 @@ def with_json_fast_path(general: RequestDecoder) -> RequestDecoder:
             count = len(data)
             if count != _prod(shape):
                 return general(body, None)
+            if not count and _prod([d or 1 for d in shape]) > MAX_ELEMENTS:
+                # Empty, but numpy cannot build it: the general path's shape check says so.
+                return general(body, None)
             if parameters is not UNSET and "binary_data_size" in parameters:
                 return general(body, None)  # "has both data and binary_data_size"
             datatype, dtype, packers = tensor.spec

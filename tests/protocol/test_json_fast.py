@@ -155,6 +155,15 @@ def test_shapes_with_zero_one_or_many_dims(shape: list[int]) -> None:
     assert request[4][0][6] == tuple(shape)
 
 
+def test_empty_tensor_with_huge_other_dims_gets_the_shape_error() -> None:
+    # No element, so the count matches, but numpy refuses to build the array.
+    tensor = {"name": "x", "shape": [0] + [2**20] * 11, "datatype": "FP32", "data": []}
+    kind, message, calls = _same_both_ways(_body(tensor))
+    assert (kind, calls) == ("error", 1)
+    assert message.startswith("input 'x': shape [0,1048576,")
+    assert "is too large" in message
+
+
 @pytest.mark.parametrize("data_first", [False, True])
 def test_mixed_and_changing_datatypes_are_all_taken(data_first: bool) -> None:
     # The fast path tries one decoder first, chosen by the last requests' datatypes (runs of one
