@@ -28,7 +28,11 @@ def test_same_text_as_hyperframe(size: int, pad_length: int | None) -> None:
     assert data_frame_body_repr(frame) == _original(frame)
 
 
-def test_build_server_installs_it(tmp_path: Path) -> None:
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_build_server_installs_it(tmp_path: Path, anyio_backend: str) -> None:
+    # Async: grpclib's Server wants a current event loop, and after other suites have run
+    # there is none outside a running one.
     kernel = Kernel(ServerSettings(model_repository_root=str(tmp_path)), autoload=False)
     build_server(kernel, kernel, kernel.settings)
     frame = DataFrame(1, data=b"\x01" * 40000)
