@@ -96,13 +96,19 @@ def ensure_venv(venv: Path = DEFAULT_VENV) -> dict[str, str]:
     return found
 
 
-def write_repository(root: Path) -> Path:
+def write_repository(root: Path, batching: dict[str, float] | None = None) -> Path:
     """The iris LogisticRegression under ``root/iris`` with MLServer's implementation name;
-    returns the model file's path."""
+    returns the model file's path.
+
+    ``batching`` (``max_batch_size``, ``max_batch_time``) goes into ``model-settings.json`` as
+    top-level fields, which both servers read with the same meaning, so adaptive batching is
+    on for both or for neither.
+    """
     model_path = scenarios.write_sklearn(root)
     settings_path = root / wire.MODEL / "model-settings.json"
     settings = json.loads(settings_path.read_text())
     settings["implementation"] = IMPLEMENTATION
+    settings.update(batching or {})
     settings_path.write_text(json.dumps(settings, indent=2))
     return model_path
 

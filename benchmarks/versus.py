@@ -3,6 +3,7 @@
     /work/venv/bin/python benchmarks/versus.py [--rounds 3] [--duration 8] [--warmup 2]
         [--concurrency 8] [--rows 1,1000] [--transports rest,grpc] [--sets pinned,machine]
         [--mlserver-parallel-workers 1] [--kernel-http-servers auto] [--mlserver-debug]
+        [--max-batch-size 0] [--max-batch-time 0.005]
 
 Builds MLServer's virtualenv if missing (``mlserver_env.py``), writes one model repository
 (the iris LogisticRegression, ``implementation: mlserver_sklearn.SKLearnModel``) that both
@@ -172,10 +173,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="keep MLServer's default debug=true (access log per request); off by default",
     )
+    p.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=0,
+        help="adaptive batching for both servers: max_batch_size in the shared "
+        "model-settings.json (0: off, both servers' default)",
+    )
+    p.add_argument(
+        "--max-batch-time",
+        type=float,
+        default=0.005,
+        help="max_batch_time (seconds) written with --max-batch-size",
+    )
     p.add_argument("--mlserver-venv", type=Path, default=mlserver_env.DEFAULT_VENV)
     p.add_argument("--kernel-cmd", default=None, help="command that runs the kernel CLI")
     p.add_argument("--output", type=Path, default=servers.HERE / "results")
     return p.parse_args(argv)
+
+
+def _batching(args: argparse.Namespace) -> dict[str, float]:
+    """The model-settings fields that turn adaptive batching on, or none."""
+    if args.max_batch_size <= 1:
+        return {}
+    return {"max_batch_size": args.max_batch_size, "max_batch_time": args.max_batch_time}
 
 
 def _kernel_versions() -> dict[str, str]:
@@ -216,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     started: dict[str, servers.Server] = {}
     with tempfile.TemporaryDirectory(prefix="kernel-versus-") as tmp:
         root = Path(tmp)
-        model_path = mlserver_env.write_repository(root / "models")
+        model_path = mlserver_env.write_repository(root / "models", _batching(args))
         names = [o.name for o in OUTPUTS]
         model_ms = {r: scenarios.sklearn_cpu_ms(model_path, r, names) for r in rows_list}
         try:
@@ -258,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": "none",
         },
         "targets": [asdict(t) for t in targets],
+        "batching": _batching(args),
         "mlserver_settings": {"debug": args.mlserver_debug, "other": "MLServer's defaults"},
         "kernel_default_workers": len(os.sched_getaffinity(0)),
         "outputs_requested": names,

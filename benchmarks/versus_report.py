@@ -62,6 +62,15 @@ def ratios(runs: list[dict[str, Any]], targets: list[Target]) -> list[dict[str, 
     return out
 
 
+def _batching_text(batching: dict[str, Any] | None) -> str:
+    if not batching:
+        return "off"
+    return (
+        f"max_batch_size {batching['max_batch_size']}, max_batch_time "
+        f"{batching['max_batch_time']} s (both servers)"
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The two tables: medians per server, and the ratios with their per-round values."""
     fmt = run._fmt  # the harness's number format
@@ -70,7 +79,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['duration_s']} s measured per row, {report['rounds']} round(s), "
         f"outputs {', '.join(report['outputs_requested'])}; load average "
         f"{report['machine']['loadavg_start'][0]:.1f} at start, "
-        f"{report['machine']['loadavg_end'][0]:.1f} at end",
+        f"{report['machine']['loadavg_end'][0]:.1f} at end; adaptive batching "
+        f"{_batching_text(report.get('batching'))}",
         "",
         "| set | server | transport | rows | req/s | p50 ms | p90 ms | p99 ms "
         "| server CPU/req ms | server CPU util | client CPU util | busy cores |",
