@@ -1,12 +1,14 @@
 """Loading and unloading one model version, off the event loop.
 
 ``load_version`` takes a version from LOADING to READY or UNAVAILABLE (with the reason);
-``retire_version`` takes it out of service once its requests in flight have finished.
+``retire_version`` takes it out of service once its requests in flight have finished;
+``hands_over_state`` tells whether a reload must retire the old copy before the new one loads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -21,7 +23,7 @@ from kernel.workers import PooledRuntime, runs_in_workers
 from kernel.workers.broker import current_broker
 from protocol.errors import ProtocolError
 
-__all__ = ["describe", "load_version", "retire_version"]
+__all__ = ["describe", "hands_over_state", "load_version", "retire_version"]
 
 logger = logging.getLogger("kernel")
 
@@ -39,11 +41,15 @@ async def load_version(
     registry: RuntimeRegistry,
     executor: Executor,
     codecs: CodecRegistry | None = None,
+    *,
+    resolved: type[Runtime] | None = None,
 ) -> None:
     """Resolve, import and load one version; leaves it READY or UNAVAILABLE.
 
     A runtime whose ``predict`` takes values gets its typed adapter (``mv.typed``), built once
-    here from the signature, with ``codecs`` (the built-in codecs when ``None``)."""
+    here from the signature, with ``codecs`` (the built-in codecs when ``None``). ``resolved``
+    is the version's runtime class when the caller has resolved it already (so that a model's
+    own .py file is not executed twice)."""
     started = time.perf_counter()
     source = mv.source
     try:
@@ -55,7 +61,10 @@ async def load_version(
             cls = PooledRuntime
         else:
             # In a thread: resolving may import the model's own .py file.
-            cls = await executor.call(registry.resolve, settings.implementation, source.folder)
+            if resolved is not None:
+                cls = resolved
+            else:
+                cls = await executor.call(registry.resolve, settings.implementation, source.folder)
             if current_broker() is not None and cls.keeps_state(settings):
                 # Several server processes: one copy, in the server's pool, holds the state.
                 cls = PooledRuntime
@@ -108,3 +117,31 @@ async def retire_version(mv: ModelVersion, executor: Executor, grace: float) -> 
         except Exception as exc:
             logger.error("%s: unload failed: %s", mv.label(), describe(exc))
         logger.info("%s unloaded", mv.label())
+
+
+def hands_over_state(
+    old: ModelVersion, new: ModelVersion, registry: RuntimeRegistry
+) -> tuple[bool, type[Runtime] | None]:
+    """Whether ``new`` replacing ``old`` hands state over (``Runtime.keeps_state`` of either
+    copy), and ``new``'s runtime class when it was resolved here (for ``load_version``).
+
+    Blocking: resolving may execute the model's own .py file (run it in the executor). A model
+    in its own Python environment (``parameters.environment_path``) is not resolved: its code
+    need not import here, so it counts as keeping no state. A class that does not resolve
+    counts so too; its load then says why.
+    """
+    settings, before = new.source.settings, old.source.settings
+    cls: type[Runtime] | None = None
+    if settings is not None and not settings.parameters.environment_path:
+        with contextlib.suppress(Exception):
+            cls = registry.resolve(settings.implementation, new.source.folder)
+    if settings is not None and cls is not None and cls.keeps_state(settings):
+        return True, cls
+    if before is None:
+        return False, cls
+    runtime = old.runtime
+    if runtime is not None and not isinstance(runtime, PooledRuntime):  # loaded here: its class
+        return type(runtime).keeps_state(before), cls
+    # In workers: the class the same implementation resolves to now.
+    same = settings is not None and before.implementation == settings.implementation
+    return (cls is not None and same and cls.keeps_state(before)), cls

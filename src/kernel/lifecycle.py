@@ -9,13 +9,14 @@ so that it can listen while models load)::
 
 The constructor only stores its arguments; plugins load and models start loading in
 ``start()``. Models load concurrently; one that fails is UNAVAILABLE with its reason while the
-others serve. Every runtime call runs in the executor, off the event loop.
+others serve. Every runtime call runs in the executor, off the event loop. How new copies of a
+model replace the serving ones (and how a model that keeps state is handed over) is
+``kernel._swap``'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Collection, Coroutine, Mapping, Sequence
@@ -25,7 +26,8 @@ from typing import Any
 
 import msgspec
 
-from kernel._loading import describe, load_version, retire_version
+from kernel._loading import describe
+from kernel._swap import Swapper
 from kernel.batching import batcher_for
 from kernel.codecs.registry import CodecRegistry
 from kernel.codecs.wire import check_content_types
@@ -70,27 +72,6 @@ logger = logging.getLogger("kernel")
 EXTENSIONS = ("binary_tensor_data", "model_repository", "model_configuration")
 
 
-def _freeze_heap() -> None:
-    """Move every object alive now out of the garbage collector's reach.
-
-    After models load, the heap is mostly the frameworks' modules and the models: hundreds of
-    thousands of objects that live as long as the process. Left in the oldest generation, every
-    full collection (triggered by the requests' own allocations) walks all of them again;
-    frozen, collections scan only what requests allocate. Measured with the scikit-learn iris
-    model: 3-9 % less server CPU per request (benchmarks/README.md). The young generations
-    are collected first, so the loads' fresh garbage is not frozen; a full collection would
-    take a large heap's whole walk (tenths of a second) for little more. Whatever garbage is
-    frozen all the same is bounded and goes back to the collector at the next unload.
-    """
-    gc.collect(1)
-    gc.freeze()
-
-
-def _status(exc: BaseException) -> int:
-    """The HTTP-style code a request ended with, for the ``code`` metrics label."""
-    return status_code(exc) or 500
-
-
 class Kernel:
     """The microkernel. See the module docstring.
 
@@ -109,10 +90,10 @@ class Kernel:
         freeze_heap: bool = False,
     ) -> None:
         """``freeze_heap``: freeze the garbage collector's heap after loads (see
-        ``_freeze_heap``). Process-wide state, so only ``kernel serve``'s own processes ask for
-        it; an application embedding a ``Kernel`` keeps its collector as it set it."""
+        ``kernel._swap.freeze_heap``). Process-wide state, so only ``kernel serve``'s own
+        processes ask for it; an application embedding a ``Kernel`` keeps its collector as it
+        set it."""
         self.settings = settings
-        self._freeze_heap = freeze_heap
         self.registry = RuntimeRegistry()
         #: Content type -> codec, filled by the ``kernel_register_codecs`` hook at start.
         self.codecs = CodecRegistry()
@@ -129,7 +110,14 @@ class Kernel:
         self._stopping = False
         self._inflight = 0
         self._idle: asyncio.Event | None = None
-        self._loading = 0  # load groups running; the heap is frozen when the last one ends
+        self._swapper = Swapper(
+            self.registry,
+            self._executor,
+            self.codecs,
+            grace=settings.graceful_timeout,
+            freeze=freeze_heap,
+            spawn=self._spawn,
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -224,54 +212,16 @@ class Kernel:
         await self.drain(self.settings.graceful_timeout)
         await self.wait_loaded()
         models, self._models = self._models, {}
-        await asyncio.gather(*(self._retire_version(mv) for m in models.values() for mv in m.all()))
+        await asyncio.gather(*(self._swapper.retire(mv) for m in models.values() for mv in m.all()))
         if self._plugins is not None:
             await self._plugins.shutdown(self)
         await asyncio.to_thread(self._executor.shutdown)
         self._started = False
         logger.info("kernel stopped")
 
-    # --- loading -----------------------------------------------------------------------------
-
     async def _load_locked(self, model: ModelVersions, fresh: list[ModelVersion]) -> None:
         async with model.lock:
-            await self._load_group(model, fresh)
-
-    async def _load_group(self, model: ModelVersions, fresh: list[ModelVersion]) -> list[str]:
-        """Load new versions of one model and swap each in once it is READY (call with
-        ``model.lock`` held).
-
-        A version that fails to load replaces nothing that is READY: the old one keeps
-        serving. Returns the failure reasons.
-        """
-        self._loading += 1
-        try:
-            await asyncio.gather(
-                *(load_version(mv, self.registry, self._executor, self.codecs) for mv in fresh)
-            )
-        finally:
-            self._loading -= 1
-            if self._loading == 0 and self._freeze_heap:
-                _freeze_heap()
-        failures = []
-        for mv in fresh:
-            current = model.versions.get(mv.version)
-            if mv.state is not ModelState.READY:
-                failures.append(f"{mv.label()}: {mv.reason}")
-                if current is not None and current is not mv and current.runtime is not None:
-                    continue  # the old version keeps serving
-            if current is not mv:
-                model.put(mv)
-                if current is not None:
-                    self._spawn(self._retire_version(current))
-        return failures
-
-    async def _retire_version(self, mv: ModelVersion) -> None:
-        await retire_version(mv, self._executor, self.settings.graceful_timeout)
-        if self._freeze_heap:
-            # What the version held may be frozen (``_freeze_heap``): give it back to the
-            # collector so that its reference cycles can go; the next load freezes again.
-            gc.unfreeze()
+            await self._swapper.load_group(model, fresh)
 
     # --- control plane -----------------------------------------------------------------------
 
@@ -293,6 +243,9 @@ class Kernel:
     async def load_model(self, name: str) -> None:
         """Load or reload ``name`` from the repository folder(s); see ``ControlPlane``.
 
+        A version that fails to load replaces nothing that is READY. A model whose runtime
+        keeps state (``Runtime.keeps_state``) is handed over: its serving copy retires before
+        the new one loads, and requests meanwhile get ``ModelNotReady`` (see ``kernel._swap``).
         Raises ``ModelNotFound`` when no folder describes it, ``ModelLoadError`` with each
         failing version's reason.
         """
@@ -305,17 +258,7 @@ class Kernel:
             model = self._models[name] = ModelVersions(name)
         self._unloaded.discard(name)
         async with model.lock:
-            fresh = [ModelVersion(s) for s in sources]
-            for mv in fresh:
-                current = model.versions.get(mv.version)
-                if current is None or current.state is not ModelState.READY:
-                    model.put(mv)  # nothing serves this version: show it LOADING
-            failures = await self._load_group(model, fresh)
-            wanted = {s.version for s in sources}
-            for version in [v for v in model.versions if v not in wanted]:
-                gone = model.remove(version)
-                if gone is not None:
-                    self._spawn(self._retire_version(gone))
+            failures = await self._swapper.reload(model, sources)
         if failures:
             raise ModelLoadError("; ".join(failures))
 
@@ -328,7 +271,7 @@ class Kernel:
             if self._models.get(name) is model:
                 del self._models[name]
             self._unloaded.add(name)
-            await asyncio.gather(*(self._retire_version(mv) for mv in model.all()))
+            await asyncio.gather(*(self._swapper.retire(mv) for mv in model.all()))
 
     # --- data plane --------------------------------------------------------------------------
 
@@ -381,7 +324,7 @@ class Kernel:
                     " not an InferenceResponse"
                 )
         except (KernelError, ProtocolError) as exc:
-            code = _status(exc)
+            code = status_code(exc) or 500  # the ``code`` metrics label
             raise
         except asyncio.CancelledError:
             # The transport gave up on the call (gRPC client deadline, closed connection).

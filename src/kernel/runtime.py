@@ -41,7 +41,12 @@ class Runtime:
         fills across requests, a detector updated online). The kernel then serves one copy of
         it for the whole server: under ``--workers N`` it runs in the server's one worker
         pool (one worker unless ``parallel_workers`` asks for more) instead of in each server
-        process. Decided from the settings, before the model loads. By default no."""
+        process. A repository reload of such a model hands it over: the serving copy drains
+        and unloads (where a runtime saves its state) before the new copy loads (where it
+        restores it), and requests in between get ``ModelNotReady`` (503 / UNAVAILABLE); other
+        models reload with no gap. Decided from the settings, before the model loads (also for
+        a model in worker processes, whose class the server then resolves itself, unless it
+        runs in its own ``environment_path``). By default no."""
         return False
 
     @property
