@@ -12,9 +12,14 @@ must retire (drain, unload, save) before the new one loads; loading first would 
 copy from an older save, and the old copy's final save would then overwrite what the new one
 saves. Between the two, requests get ``ModelNotReady`` (HTTP 503 / gRPC UNAVAILABLE) naming the
 reload. If the new copy fails to load, the previous settings load again, from the state just
-saved, so that a failed reload still leaves the model serving when it can. Not yet under
-``kernel serve --workers N`` (the supervisor owns the one stateful copy's pool; see
-``_hand_over``), nor for a model in its own ``environment_path`` (``hands_over_state``).
+saved, so that a failed reload still leaves the model serving when it can.
+
+Under ``kernel serve --workers N`` the one copy of such a model runs in the supervisor's pool
+and every server process holds a share of it; each process tells the supervisor about the
+hand-over (``PoolBroker.hand_over``) and retires its share, and the supervisor stops the old
+pool (its worker unloads and saves) once every process has, and starts the new pool only then
+(``kernel.supervisor.pools``). A model in its own ``environment_path`` is not handed over: its
+runtime cannot be imported here to ask (``hands_over_state``).
 """
 
 from __future__ import annotations
@@ -154,11 +159,7 @@ class Swapper:
         """
         handed: dict[str, ModelVersion] = {}
         classes: dict[str, type[Runtime]] = {}
-        if current_broker() is not None:
-            # ``--workers N``: a stateful copy lives in the server's one pool, and the
-            # supervisor starts the reload's new pool before it stops the old one; retiring
-            # this process's share first would only add a gap, not hand the state over.
-            return handed, classes
+        broker = current_broker()
         for mv in fresh:
             current = model.versions.get(mv.version)
             if current is None or current is mv or current.runtime is None:
@@ -166,11 +167,18 @@ class Swapper:
             stateful, cls = await self._executor.call(hands_over_state, current, mv, self._registry)
             if cls is not None:
                 classes[mv.version] = cls
-            if stateful:
-                # Requests from now on find the new copy, not ready, and get a 503 saying why.
-                mv.reason = HANDOVER_REASON
-                model.put(mv)
-                handed[mv.version] = current
+            if not stateful:
+                continue
+            settings = mv.source.settings or current.source.settings
+            if broker is not None and settings is not None:
+                # ``--workers N``: the one copy runs in the supervisor's pool. Said by every
+                # process before it gives its share back: the supervisor stops the old pool
+                # once all have, and starts the new one only after that.
+                await self._executor.call(broker.hand_over, settings.name, settings.version)
+            # Requests from now on find the new copy, not ready, and get a 503 saying why.
+            mv.reason = HANDOVER_REASON
+            model.put(mv)
+            handed[mv.version] = current
         await asyncio.gather(*(self.retire(old) for old in handed.values()))
         return handed, classes
 

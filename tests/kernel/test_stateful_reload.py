@@ -4,15 +4,12 @@ from the old copy's final state and no save of the old copy lands after the new 
 in the gap get ``ModelNotReady`` (503) saying why. A model that keeps no state still swaps once
 the new copy is ready, and a failed handover brings the previous copy back.
 
-The runtime is a real one with real state: a request counter saved to ``state.json`` in its
-model folder at unload and read back at load, logging each load and unload to ``events.log``.
-It lives in the model folder's own ``models.py``, so it loads in the server process and in a
-worker process alike."""
+The runtime is a real one with real state (``tests/support/ledger.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,85 +19,15 @@ from core_helpers import make_kernel, request
 from kernel.errors import ModelLoadError, ModelNotReady, status_code
 from kernel.lifecycle import Kernel
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from ledger import events, saved, write_ledger
+
 pytestmark = pytest.mark.anyio
-
-LEDGER = '''
-import json
-import os
-import time
-from pathlib import Path
-
-import numpy as np
-
-from kernel.runtime import Runtime
-from protocol.messages import InferenceResponse, ResponseOutput
-
-
-class Ledger(Runtime):
-    """Counts the requests it answers; the count is its state."""
-
-    count = 0
-
-    @classmethod
-    def keeps_state(cls, settings):
-        return bool(settings.extra.get("stateful"))
-
-    def _file(self, name):
-        return Path(self.settings.path) / name
-
-    def _log(self, what):
-        with open(self._file("events.log"), "a") as log:
-            log.write(f"{what} {self.settings.extra.get('tag', '')} {self.count}\\n")
-
-    async def load(self):
-        if self.settings.extra.get("fail"):
-            raise RuntimeError("the new settings are broken")
-        state = self._file("state.json")
-        self.count = json.loads(state.read_text())["count"] if state.exists() else 0
-        self._log("load")
-
-    async def predict(self, request):
-        params = request.parameters or {}
-        if "wait_for" in params:  # hold the request until the test creates that file
-            deadline = time.monotonic() + 10
-            while not os.path.exists(params["wait_for"]) and time.monotonic() < deadline:
-                time.sleep(0.01)
-        self.count += 1
-        count = np.array([self.count], dtype=np.int64)
-        return InferenceResponse(
-            model_name=self.name, outputs=[ResponseOutput("count", [1], "INT64", data=count)]
-        )
-
-    async def unload(self):
-        state = self._file("state.json")
-        temporary = state.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"count": self.count}))
-        os.replace(temporary, state)
-        self._log("unload")
-'''
-
-
-def write_ledger(folder: Path, tag: str, stateful: bool = True, **more: Any) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "models.py").write_text(LEDGER)
-    extra = {"tag": tag, "stateful": stateful, **more.pop("extra", {})}
-    settings = {"implementation": "models.Ledger", "parameters": {"extra": extra}, **more}
-    (folder / "model-settings.json").write_text(json.dumps(settings))
-    return folder
 
 
 async def count(kernel: Kernel, **parameters: Any) -> int:
     response = await kernel.infer("m", None, request([0, 0, 0, 0], **parameters))
     return int(response.outputs[0].data[0])
-
-
-def events(folder: Path) -> list[str]:
-    log = folder / "events.log"
-    return log.read_text().splitlines() if log.exists() else []
-
-
-def saved(folder: Path) -> int:
-    return int(json.loads((folder / "state.json").read_text())["count"])
 
 
 async def reload_hands_the_state_over(tmp_path: Path, **more: Any) -> None:

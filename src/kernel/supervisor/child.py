@@ -34,6 +34,7 @@ from kernel.supervisor.messages import (
     ApplyUnload,
     Body,
     GatherMetrics,
+    HandOver,
     Hello,
     Load,
     MetricsText,
@@ -207,6 +208,11 @@ class ChannelBroker:
         # The supervisor also takes back the shares of a process that is gone.
         with contextlib.suppress(KernelError):
             self._ask(ReleasePool(grant.generation, grant.row))
+
+    def hand_over(self, name: str, version: str | None) -> None:
+        # Unreachable, the supervisor is stopping: the new share's acquire then says so.
+        with contextlib.suppress(KernelError):
+            self._ask(HandOver(name, version))
 
 
 async def _run(

@@ -23,6 +23,7 @@ __all__ = [
     "Body",
     "Frame",
     "GatherMetrics",
+    "HandOver",
     "Hello",
     "Load",
     "MetricsText",
@@ -84,6 +85,16 @@ class AcquirePool(_Message):
     for the first process that asks); answered with ``PoolGrant`` or a failed ``Result``."""
 
     settings: ModelSettings
+
+
+class HandOver(_Message):
+    """The running repository load hands the state of this model version over (it keeps
+    state): its pool is to stop once every process has given its share back, before the
+    load's new pool of it starts. Sent by every process, before it gives its share back;
+    answered with ``Result`` (once the pool has stopped, if no share was left)."""
+
+    name: str
+    version: str | None
 
 
 class ReleasePool(_Message):
@@ -159,6 +170,7 @@ Body = (
     | GatherMetrics
     | Status
     | AcquirePool
+    | HandOver
     | ReleasePool
     | PoolGrant
     | Welcome

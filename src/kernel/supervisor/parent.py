@@ -12,8 +12,9 @@ channel (a unix socket pair) to the supervisor, over which:
   are ready, which is what ``/v2/health/ready`` and ``ServerReady`` answer;
 - ``/metrics`` gathers a snapshot from every live process and merges them
   (``kernel.metrics.merge_snapshots``);
-- models that run in worker pools get one pool for the whole server, which the supervisor
-  runs and every process connects to (``kernel.supervisor.pools``).
+- models that run in worker pools, and models that keep state, get one pool for the whole
+  server, which the supervisor runs and every process connects to; a reload of a model that
+  keeps state stops the old pool before it starts the new one (``kernel.supervisor.pools``).
 
 A process that dies is started again at once (with back-off when it keeps dying at start-up);
 it loads the model set the server holds now, including loads and unloads made through the API,
@@ -51,6 +52,7 @@ from kernel.supervisor.messages import (
     ApplyUnload,
     Body,
     GatherMetrics,
+    HandOver,
     Hello,
     Load,
     MetricsText,
@@ -65,7 +67,7 @@ from kernel.supervisor.messages import (
     Welcome,
     result_of,
 )
-from kernel.supervisor.pools import PoolKeeper
+from kernel.supervisor.pools import HANDOVER_MARGIN, PoolKeeper, key_of
 
 __all__ = ["Supervisor", "supervise"]
 
@@ -106,7 +108,10 @@ class Supervisor:
         self._server_ready = False
         self._was_ready = False
         # A share per process, and room for the few moments a restarted process overlaps.
-        self.pools = PoolKeeper(rows=4 * settings.workers + 4)
+        self.pools = PoolKeeper(
+            rows=4 * settings.workers + 4,
+            handover_timeout=settings.graceful_timeout + HANDOVER_MARGIN,
+        )
         self.exit_code = 0
 
     # --- start and stop ------------------------------------------------------------------------
@@ -264,6 +269,9 @@ class Supervisor:
                 return result_of(exc)
         if isinstance(body, ReleasePool):
             await self.pools.release(body.generation, body.row)
+            return Result()
+        if isinstance(body, HandOver):
+            await self.pools.hand_over(key_of(body.name, body.version))
             return Result()
         return Result(error=f"unexpected {type(body).__name__}")
 

@@ -6,6 +6,12 @@ the server's one pool of that model version instead of starting its own: the sup
 starts it once, for the first server process that asks, and gives every process a ``Grant``
 to connect to it. Without a broker (one server process, an embedded ``Kernel``), each model
 starts its own ``WorkerPool``, as before.
+
+A repository reload of a model that keeps state (``Runtime.keeps_state``) is *handed over*
+(``kernel._swap``): every server process first tells the broker (``hand_over``), then gives its
+share of the old pool back, then asks for a share of the new one; the supervisor stops the old
+pool (its worker unloads, saving the state) once every process has given its share back, and
+only then starts the new one (whose worker restores that state).
 """
 
 from __future__ import annotations
@@ -42,6 +48,14 @@ class PoolBroker(Protocol):
 
     def release(self, grant: Grant) -> None:
         """Give a share back; the pool stops once no process holds it and it is not current."""
+        ...
+
+    def hand_over(self, name: str, version: str | None) -> None:
+        """The repository load running now hands this model version's state over: its pool
+        stops once every server process has given its share back (or, past the server's
+        ``graceful_timeout`` and a margin, regardless), and the load's new pool of it starts
+        only after that. Call it before giving this process's share back and before asking
+        for the new one; saying it again (every process does) changes nothing."""
         ...
 
 
