@@ -46,17 +46,16 @@ def requested_outputs(
     Names may repeat; the order is the request's. Raises ``BadRequest`` listing the unknown
     names and what the model can produce when a name is not in ``available``.
     """
-    wanted = (
-        [output.name for output in request.outputs]
-        if request.outputs is not UNSET and request.outputs
-        else [default]
-    )
-    unknown = [name for name in wanted if name not in available]
-    if unknown:
-        raise BadRequest(
-            f"model {model!r} cannot produce output {', '.join(map(repr, unknown))};"
-            f" it can produce: {', '.join(available)}"
-        )
+    outputs = request.outputs
+    wanted = [default] if outputs is UNSET or not outputs else [o.name for o in outputs]
+    # A plain loop: no list is built unless a name is unknown (the rare case).
+    for name in wanted:
+        if name not in available:
+            unknown = [n for n in wanted if n not in available]
+            raise BadRequest(
+                f"model {model!r} cannot produce output {', '.join(map(repr, unknown))};"
+                f" it can produce: {', '.join(available)}"
+            )
     return wanted
 
 

@@ -79,6 +79,24 @@ def test_unknown_outputs_are_named_with_what_the_model_can_produce() -> None:
     )
 
 
+def test_a_default_the_model_lacks_is_refused_too() -> None:
+    with pytest.raises(BadRequest) as caught:
+        requested_outputs(request(), AVAILABLE, "transform", model="m")
+    assert str(caught.value) == (
+        "model 'm' cannot produce output 'transform';"
+        " it can produce: predict, predict_proba, predict_raw"
+    )
+
+
+def test_requested_outputs_accept_any_collection_of_names() -> None:
+    as_dict = dict.fromkeys(AVAILABLE)
+    assert requested_outputs(request("predict_raw"), as_dict, "predict", model="m") == [
+        "predict_raw"
+    ]
+    with pytest.raises(BadRequest, match="it can produce: predict, predict_proba, predict_raw"):
+        requested_outputs(request("leaf"), as_dict, "predict", model="m")
+
+
 # -- default_output ---------------------------------------------------------------------------
 
 

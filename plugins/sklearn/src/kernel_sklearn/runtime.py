@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -45,6 +46,10 @@ class SKLearnRuntime(Runtime):
 
     _estimator: Any = None
     _methods: tuple[str, ...] = ()
+    #: The estimator's bound method per output name, looked up once at load (sklearn's
+    #: ``available_if`` checks, a ``Pipeline``'s delegation, run then and not per request);
+    #: ``None`` when no model is loaded.
+    _calls: dict[str, Callable[[Any], Any]] | None = None
     _default: str = "predict"
     _n_features: int | None = None
 
@@ -63,38 +68,50 @@ class SKLearnRuntime(Runtime):
         n_features = getattr(estimator, "n_features_in_", None)
         self._estimator = estimator
         self._methods = methods
+        self._calls = {name: getattr(estimator, name) for name in methods}
         self._default = default
         self._n_features = int(n_features) if isinstance(n_features, int | np.integer) else None
 
     async def unload(self) -> None:
         self._estimator = None
+        self._calls = None
 
     async def predict(self, request: InferenceRequest) -> InferenceResponse:
-        estimator = self._estimator
-        if estimator is None:
+        calls = self._calls
+        if calls is None:
             raise RuntimeError(f"model {self.name!r} is not loaded")
-        wanted = requested_outputs(request, self._methods, self._default, model=self.name)
+        settings = self.settings
+        model = settings.name
+        wanted = requested_outputs(request, calls, self._default, model=model)
         features = feature_matrix(
-            request.inputs, model=self.name, n_features=self._n_features, prepare=decode_text
+            request.inputs, model=model, n_features=self._n_features, prepare=decode_text
         )
-        results: dict[str, Any] = {}
+        results: dict[str, np.ndarray[Any, Any]] = {}
         for name in wanted:
-            if name not in results:
-                results[name] = self._call(estimator, name, features)
+            if name in results:
+                continue
+            try:
+                result = calls[name](features)
+            except (ValueError, TypeError) as err:
+                # scikit-learn validates inputs with ValueError/TypeError (NaN, text in a
+                # numeric column, unseen categories): the request's fault, not the server's.
+                raise BadRequest(f"model {model!r}: {name} rejected the input: {err}") from err
+            # A plain numeric ndarray (nearly every call) is already what the codecs carry.
+            if type(result) is not np.ndarray or result.dtype.kind in "USO":
+                result = self._wire_result(name, result)
+            results[name] = result
+        version = settings.version
         return InferenceResponse(
-            model_name=self.name,
-            model_version=self.version if self.version is not None else UNSET,
+            model_name=model,
+            model_version=UNSET if version is None else version,
             id=request.id,
+            # One ResponseOutput per requested name, even when a name repeats: codecs may
+            # replace an output's data with its wire form.
             outputs=[output_from_numpy(name, results[name]) for name in wanted],
         )
 
-    def _call(self, estimator: Any, method: str, features: np.ndarray[Any, Any]) -> Any:
-        try:
-            result = getattr(estimator, method)(features)
-        except (ValueError, TypeError) as err:
-            # scikit-learn validates inputs with ValueError/TypeError (NaN, text in a numeric
-            # column, unseen categories): these are the request's fault, not the server's.
-            raise BadRequest(f"model {self.name!r}: {method} rejected the input: {err}") from err
+    def _wire_result(self, method: str, result: Any) -> np.ndarray[Any, Any]:
+        """What ``method`` returned, other than a numeric ndarray, as a wire array."""
         if isinstance(result, list):
             raise BadRequest(
                 f"model {self.name!r}: {method} returns one array per target (a multi-output"
