@@ -9,7 +9,10 @@ takes only with its second decoder. ``--callgrind`` counts the instructions of o
 decode (valgrind must be installed): the fast path, the general path alone and
 ``msgspec.json.decode`` into lists, for each JSON body. Counting is on only inside
 ``functools.reduce`` (the loop of calls), so start-up is left out and the counts repeat exactly
-from run to run, whatever the machine's load.
+from run to run, whatever the machine's load. ``--callgrind BODY ...`` counts only the bodies
+named (e.g. ``--callgrind "1x4 iris" 1x4 1000x4 1,000,000``); the 1,000,000-value body is
+counted only when named (it takes minutes under valgrind). ``PYTHONPATH`` is passed on to the
+counted processes, so a copy of ``src`` can be measured against the tree.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import functools
 import gc
 import json
+import os
 import platform
 import re
 import subprocess
@@ -274,20 +278,34 @@ DECODERS: dict[str, Callable[[bytes], Any]] = {
 }
 
 
-def counted_bodies() -> dict[str, bytes]:
+#: Bodies counted only when named on the command line.
+NAMED_ONLY: dict[str, tuple[int, int]] = {"1,000,000": SIZES["1,000,000"]}
+
+
+def counted_bodies(names: list[str] | None = None) -> dict[str, bytes]:
     taken = {"1x4 iris": IRIS, "1x4": SMALL, "1000x4": json_body((1000, 4))[1]}
-    return taken | {name: body for name, (body, _) in fallback_bodies().items()}
+    bodies = taken | {name: body for name, (body, _) in fallback_bodies().items()}
+    if not names:
+        return bodies
+    return {
+        name: bodies[name] if name in bodies else json_body(NAMED_ONLY[name])[1] for name in names
+    }
+
+
+def calls_for(body: str) -> int:
+    """Calls per count: enough that the loop's start is noise, few for the big bodies."""
+    return 2000 if body.startswith("1x4") else 2 if body in NAMED_ONLY else 20
 
 
 def loop(decoder: str, body: str, calls: int) -> None:
     """What valgrind runs: warm-up calls, then ``calls`` calls inside ``functools.reduce``."""
-    decode, data = DECODERS[decoder], counted_bodies()[body]
+    decode, data = DECODERS[decoder], counted_bodies([body])[body]
 
     def call(_: Any, __: Any) -> None:
         refused(decode, data)
 
     gc.disable()  # a collection would land in some runs' counts and not others'
-    for _ in range(50):
+    for _ in range(min(50, calls)):
         call(None, None)
     functools.reduce(call, range(calls), None)
 
@@ -295,7 +313,7 @@ def loop(decoder: str, body: str, calls: int) -> None:
 @functools.cache
 def collected(decoder: str, body: str) -> float:
     """Instructions per call of ``decoder`` on ``body``, counted inside ``functools.reduce``."""
-    calls = 2000 if body.startswith("1x4") else 20
+    calls = calls_for(body)
     run = subprocess.run(
         [
             "valgrind",
@@ -308,7 +326,8 @@ def collected(decoder: str, body: str) -> float:
         capture_output=True,
         text=True,
         check=True,
-        env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"},
+        env={"PYTHONHASHSEED": "0", "PATH": "/usr/bin:/bin"}
+        | ({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
     )
     match = re.search(r"Collected : (\d+)", run.stderr)
     if match is None:
@@ -321,11 +340,11 @@ def instructions(decoder: str, body: str) -> float:
     return collected(decoder, body) - collected("empty loop", body)
 
 
-def callgrind() -> None:
+def callgrind(names: list[str]) -> None:
     print("| body | msgspec.json.decode (baseline) | REST JSON | general path only |")
     print("|---|---:|---:|---:|")
     switches = {name for name, (_, after) in fallback_bodies().items() if after}
-    for body in counted_bodies():
+    for body in counted_bodies(names):
         base = instructions("msgspec.json.decode into lists (baseline)", body)
         if body in switches:
             ours = instructions("FP32 1x4 then REST JSON", body)
@@ -347,7 +366,7 @@ def main() -> None:
         loop(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return
     if sys.argv[1:2] == ["--callgrind"]:
-        callgrind()
+        callgrind(sys.argv[2:])
         return
     if sys.argv[1:2] == ["--fallbacks"]:
         fallbacks()

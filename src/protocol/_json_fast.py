@@ -13,7 +13,12 @@ Why it is cheaper (benchmarks/README.md, "Protocol codecs"):
 - The body is parsed once into Structs with one input class per datatype (a tagged union on
   ``datatype``), so msgspec checks every value's JSON kind in C while parsing: ``list[float]``
   refuses strings, booleans and nulls, ``list[int]`` floats and booleans, ``list[bool]`` numbers.
-  Shape bounds are ``Meta`` constraints. These Structs are not GC-tracked (plain decoded JSON).
+  These Structs are not GC-tracked (plain decoded JSON). Shapes are checked after the parse
+  (``msgspec.Meta`` bounds cost ~200 instructions a request): a product equal to a nonzero
+  element count bounds every dim, numpy refuses negative ones, and the rest get
+  ``element_count``, the general path's own check.
+- The usual request (one input, its datatype the one the decoder tried first expects) is built
+  without a Python call besides numpy's and ``struct``'s; its list of inputs is reused.
 - ``struct`` then packs the values straight into the new array with one C call that also checks
   ranges: an integer outside its type, or a float that rounds to infinity in FP16/FP32, raises.
   JSON cannot spell infinity or NaN, so nothing else can be out of range. That is ~110
@@ -24,16 +29,18 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Protocol, Union, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, Union, cast
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import UNSET, Struct, UnsetType
 
 from protocol import messages as m
-from protocol._shape import MAX_DIMS, MAX_ELEMENTS
+from protocol._shape import MAX_DIMS, element_count
 from protocol.datatypes import DATATYPES
+from protocol.errors import ProtocolError
 
 __all__ = ["RequestDecoder", "with_json_fast_path"]
 
@@ -56,32 +63,30 @@ _CODES: Final = {
     "FP64": "d",
 }
 _ELEMENT: Final[dict[str, Any]] = {"bool": bool, "int": int, "float": float, "str": str}
-#: A packer (``struct.Struct``) is kept for this many element counts per datatype: building its
-#: format costs as much as packing 4 values; for counts beyond, it is built for the call.
+#: A packer (a ``struct.Struct``'s ``pack_into``) is kept for this many element counts per
+#: datatype: building its format costs as much as packing 4 values; beyond, one is built per call.
 _KEPT_PACKERS: Final = 256
-# A shape the general path accepts: at most MAX_DIMS dims, each within [0, MAX_ELEMENTS]. Its
-# product must also equal the element count, which is checked before anything is allocated.
-_Shape = Annotated[list[Annotated[int, Meta(ge=0, le=MAX_ELEMENTS)]], Meta(max_length=MAX_DIMS)]
 
-_Spec = tuple[str, np.dtype[Any], dict[int, struct.Struct] | None]
+_Packers = dict[int, Callable[..., None]]
+_Spec = tuple[str, np.dtype[Any], _Packers]
 
 
 class _Input(Struct, tag_field="datatype", kw_only=True, gc=False):
     """One input; subclassed per datatype (the tag), narrowing ``data``."""
 
     name: str
-    shape: _Shape
+    shape: list[int]
     data: list[Any]
     parameters: m.Parameters | UnsetType = UNSET
 
-    #: (datatype, numpy dtype, packers by element count; None for BYTES): one attribute read.
+    #: (datatype, numpy dtype, packers' ``pack_into`` by element count, never 0; BYTES: none).
     spec: ClassVar[_Spec]
 
 
 def _input_class(datatype: str) -> type[_Input]:
     row = DATATYPES[datatype]
     element = _ELEMENT[row.json or "str"]
-    spec: _Spec = (datatype, row.dtype, {} if datatype in _CODES else None)
+    spec: _Spec = (datatype, row.dtype, {})
     cls = msgspec.defstruct(
         f"_{datatype}Input",
         [("data", list[element])],  # type: ignore[valid-type]
@@ -129,29 +134,44 @@ _UNION: Final = _decoder(_AnyInput, "_AnyRequest")
 _SINGLE: Final = {cls: _decoder(cls, f"_{name}Request") for name, cls in _INPUTS.items()}
 _STREAK: Final = 3
 _PARSE_ERRORS: Final = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+_PACK_ERRORS: Final = (struct.error, OverflowError, ValueError)
+_OBJECT: Final = np.dtype(object)
 
 
 class _Choice:
-    """Which decoder to try first (module state: the last requests' datatypes)."""
+    """Which decoder one fast path tries first: state from its last requests' datatypes."""
 
-    decoder: Decoder = _SINGLE[_INPUTS["FP32"]]  # FP32: the usual JSON datatype
-    last: type[_Input] | None = None  # the one datatype of the last union-decoded request
-    streak = 0  # how many union-decoded requests in a row had only that one
+    __slots__ = ("last", "now", "streak")
 
-    @classmethod
-    def after_union(cls, inputs: list[_Input], missed: bool) -> None:
+    def __init__(self) -> None:
+        fp32 = _INPUTS["FP32"]  # the usual JSON datatype
+        #: (decoder, *the spec of its one datatype), read as one; the union decoder has no
+        #: packers (and no datatype).
+        self.now: tuple[Decoder, str, np.dtype[Any], _Packers | None] = (_SINGLE[fp32], *fp32.spec)
+        self.last: type[_Input] | None = None  # the one datatype of the last union-decoded body
+        self.streak = 0  # how many union-decoded bodies in a row had only that one
+
+    def union(self, body: Body) -> _Request | None:
+        """``body`` parsed by the union decoder after the one tried first refused it."""
+        try:
+            wire = _UNION.decode(body)
+        except _PARSE_ERRORS:
+            return None
+        self.after_union(wire.inputs, missed=True)
+        return wire
+
+    def after_union(self, inputs: list[_Input], missed: bool) -> None:
         """The union decoder took ``inputs``; ``missed``: the decoder tried first had failed."""
         kinds = {type(tensor) for tensor in inputs}
         kind = kinds.pop() if len(kinds) == 1 else None
-        cls.streak = cls.streak + 1 if kind is cls.last and kind is not None else 1
-        cls.last = kind
+        self.streak = self.streak + 1 if kind is self.last and kind is not None else 1
+        self.last = kind
         if missed or kind is None:
-            cls.decoder = _UNION
-        elif cls.streak >= _STREAK:
-            cls.decoder = _SINGLE[kind]
+            self.now = (_UNION, "", _OBJECT, None)
+        elif self.streak >= _STREAK:
+            self.now = (_SINGLE[kind], *kind.spec)
 
 
-_OBJECT: Final = np.dtype(object)
 # Module-level names: a global read is cheaper than a module attribute on the hot path.
 _prod: Final = math.prod
 _empty: Final = np.empty
@@ -159,12 +179,17 @@ _RequestInput: Final = m.RequestInput
 _InferenceRequest: Final = m.InferenceRequest
 
 
-def _packer(datatype: str, count: int) -> struct.Struct:
-    packer = struct.Struct(f"<{count}{_CODES[datatype]}")
+def _pack_into(datatype: str, count: int) -> Callable[..., None]:
+    """``pack_into`` of the packer for ``count`` values, kept for up to _KEPT_PACKERS counts.
+
+    Count 0 is never kept, so that an empty tensor never takes the inline path, which does not
+    check the shape of one (see ``_inputs``).
+    """
+    pack_into = struct.Struct(f"<{count}{_CODES[datatype]}").pack_into
     packers = _INPUTS[datatype].spec[2]
-    if packers is not None and len(packers) < _KEPT_PACKERS:
-        packers[count] = packer
-    return packer
+    if count and len(packers) < _KEPT_PACKERS:
+        packers[count] = pack_into
+    return pack_into
 
 
 def _text(data: list[str], shape: list[int], count: int) -> npt.NDArray[np.object_] | None:
@@ -178,6 +203,36 @@ def _text(data: list[str], shape: list[int], count: int) -> npt.NDArray[np.objec
     return flat.reshape(shape)
 
 
+def _inputs(tensors: list[_Input]) -> list[m.RequestInput] | None:
+    """Every input, or None when one is not for the fast path (the general path then says why)."""
+    inputs = []
+    for tensor in tensors:
+        data, shape, parameters = tensor.data, tensor.shape, tensor.parameters
+        count = len(data)
+        try:
+            if count != element_count(shape, ""):  # and every check of the shape itself
+                return None
+        except ProtocolError:
+            return None
+        if parameters is not UNSET and "binary_data_size" in parameters:
+            return None  # "has both data and binary_data_size"
+        datatype, dtype, packers = tensor.spec
+        array: Any
+        if dtype is _OBJECT:  # BYTES
+            array = _text(data, shape, count)
+            if array is None:
+                return None
+        else:
+            array = _empty(shape, dtype)
+            try:
+                (packers.get(count) or _pack_into(datatype, count))(array, 0, *data)
+            except _PACK_ERRORS:  # out of range for the datatype
+                return None
+        # Positional: cheaper on the hot path (the field order is pinned by a test).
+        inputs.append(_RequestInput(tensor.name, shape, datatype, parameters, array))
+    return inputs
+
+
 class RequestDecoder(Protocol):
     """The signature of ``protocol.rest.decode_infer_request``."""
 
@@ -187,55 +242,57 @@ class RequestDecoder(Protocol):
 def with_json_fast_path(general: RequestDecoder) -> RequestDecoder:
     """``general`` (which decodes every request) behind the fast path for all-JSON bodies.
 
-    The fast path is the returned function's own body rather than a function it calls: one more
-    Python call would cost ~5 % of a 1x4 request. What it does not take goes to ``general``.
+    Each returned function keeps its own choice of decoder. The usual request (one numeric input
+    without parameters, parsed by the decoder tried first, of an element count seen before) is
+    built in the function's own body: at 1x4 every Python call or bytecode there is a visible
+    share of the ~15,000 instructions the whole decode costs. Every other one goes through
+    ``_inputs``; what that does not take, to ``general``.
     """
+    choice = _Choice()
 
     def decode_infer_request(body: Body, header_length: int | None = None) -> m.InferenceRequest:
-        if header_length is not None:
-            return general(body, header_length)
-        decoder = _Choice.decoder
-        try:
-            wire = decoder.decode(body)
-        except msgspec.ValidationError:  # maybe only the wrong datatype for this decoder
-            if decoder is _UNION:
-                return general(body, None)
+        if header_length is None:
+            decoder, datatype, dtype, packers = choice.now
+            wire: _Request | None
             try:
-                wire = _UNION.decode(body)
-            except _PARSE_ERRORS:
-                return general(body, None)
-            _Choice.after_union(wire.inputs, missed=True)
-        except _PARSE_ERRORS:  # not JSON at all: no decoder would take it
-            return general(body, None)
-        else:
-            if decoder is _UNION:
-                _Choice.after_union(wire.inputs, missed=False)
-        inputs = []
-        for tensor in wire.inputs:
-            data, shape, parameters = tensor.data, tensor.shape, tensor.parameters
-            count = len(data)
-            if count != _prod(shape):
-                return general(body, None)
-            if not count and _prod([d or 1 for d in shape]) > MAX_ELEMENTS:
-                # Empty, but numpy cannot build it: the general path's shape check says so.
-                return general(body, None)
-            if parameters is not UNSET and "binary_data_size" in parameters:
-                return general(body, None)  # "has both data and binary_data_size"
-            datatype, dtype, packers = tensor.spec
-            array: Any
-            if packers is None:
-                array = _text(data, shape, count)
-                if array is None:
-                    return general(body, None)
+                wire = decoder.decode(body)
+                tensors: list[Any] = wire.inputs  # reused for the result's inputs
+                (tensor,) = tensors  # the usual request: a ValueError when it is not
+            except msgspec.ValidationError:  # maybe only the wrong datatype for this decoder
+                wire = None if packers is None else choice.union(body)
+            except _PARSE_ERRORS:  # not JSON at all: no decoder would take it
+                wire = None
+            except ValueError:  # no input or several: _inputs below
+                pass
             else:
-                array = _empty(shape, dtype)
-                try:
-                    (packers.get(count) or _packer(datatype, count)).pack_into(array, 0, *data)
-                except (struct.error, OverflowError):  # out of range for the datatype
-                    return general(body, None)
-            # Positional: cheaper on the hot path (the field order is pinned by a test).
-            inputs.append(_RequestInput(tensor.name, shape, datatype, parameters, array))
-        return _InferenceRequest(inputs, wire.id, wire.parameters, wire.outputs)
+                # One input, of the datatype of the decoder (when that is not the union one). A
+                # kept packer means a count that is not 0 and a datatype that is not BYTES.
+                if packers is not None and tensor.parameters is UNSET:
+                    data, shape = tensor.data, tensor.shape
+                    count, dims = len(data), len(shape)
+                    # The shape's checks: its product must be the count, which is not 0 here, so
+                    # every dim is within [-count, count]; numpy refuses a negative one. 2-D, the
+                    # usual shape, is counted inline: math.prod costs ~500 instructions.
+                    size = (
+                        shape[0] * shape[1]
+                        if dims == 2
+                        else (_prod(shape) if dims <= MAX_DIMS else 0)
+                    )
+                    if count == size and count in packers:
+                        try:
+                            array = _empty(shape, dtype)
+                            packers[count](array, 0, *data)
+                        except _PACK_ERRORS:  # out of range for the datatype, or a negative dim
+                            return general(body, None)
+                        tensors[0] = _RequestInput(tensor.name, shape, datatype, UNSET, array)
+                        return _InferenceRequest(tensors, wire.id, wire.parameters, wire.outputs)
+            if wire is not None:
+                if packers is None:
+                    choice.after_union(wire.inputs, missed=False)
+                inputs = _inputs(wire.inputs)
+                if inputs is not None:
+                    return _InferenceRequest(inputs, wire.id, wire.parameters, wire.outputs)
+        return general(body, header_length)
 
     # It stands for ``general`` in its module: same docs, and a name without "<locals>".
     decode_infer_request.__doc__ = general.__doc__

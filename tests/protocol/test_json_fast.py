@@ -377,3 +377,45 @@ def test_fast_path_never_raises_anything_but_protocol_error(
 def test_floats_round_the_same_both_ways(datatype: str, data: list[float]) -> None:
     tensor = {"name": "x", "shape": [len(data)], "datatype": datatype, "data": data}
     _same_both_ways(_body(tensor))
+
+
+# --- the inline path: one input of a count whose packer is kept ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "kind"),
+    [
+        ([-1, -4], "error"),  # product 4, but numpy refuses negative dims
+        ([-2, -2], "error"),
+        ([-4], "error"),
+        ([2, -1, -2], "error"),
+        ([1] * 33 + [4], "error"),  # too many dims, though their product is the count
+        ([1] * 32, "error"),  # 32 dims holding 1 element, not 4
+        ([1] * 31 + [4], "ok"),
+        ([4, 1], "ok"),
+        ([4], "ok"),
+        ([2, 2], "ok"),
+    ],
+)
+def test_inline_path_keeps_every_shape_check(shape: list[int], kind: str) -> None:
+    # The 1x4 body first, so that the packer of 4 FP32 values is kept and the inline path (which
+    # checks shapes with a product and numpy, not msgspec) takes the next one.
+    spy = Spy()
+    decode = with_json_fast_path(spy)
+    decode(_body({"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}))
+    body = _body({"name": "x", "shape": shape, "datatype": "FP32", "data": [1.5, 2, 3, 4]})
+    assert _outcome(decode, body) == _outcome(lambda b: _decode_infer_request(b, None), body)
+    assert (_outcome(decode, body)[0], spy.calls) == (kind, 0 if kind == "ok" else 2)
+
+
+def test_no_input_at_all_is_taken() -> None:
+    assert _same_both_ways(_body())[::2] == ("ok", 0)
+
+
+def test_inline_path_result_shares_nothing_with_the_previous_one() -> None:
+    body = _body({"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]})
+    first, second = decode_infer_request(body), decode_infer_request(body)
+    first.inputs[0].data[0, 0] = 9
+    first.inputs.append(first.inputs[0])
+    assert second.inputs[0].data.tolist() == [[1, 2, 3, 4]]
+    assert len(second.inputs) == 1
