@@ -40,6 +40,7 @@ class Load:
     client_core: int | None
     outputs: tuple[wire.OutputSpec, ...] = wire.IRIS_OUTPUTS
     rest_format: str = "binary"  # "json": all-JSON REST bodies (built-in client only)
+    grpc_channels: int = 1  # gRPC channels (connections) the calls spread over (built-in only)
 
 
 def perf_analyzer_paths(venv: Path) -> tuple[Path, dict[str, str]] | None:
@@ -81,6 +82,8 @@ def run_builtin(load: Load, server_pid: int) -> dict[str, Any]:
         wire.format_outputs(load.outputs),
         "--rest-format",
         load.rest_format,
+        "--grpc-channels",
+        str(load.grpc_channels),
     ]
     try:
         done = subprocess.run(

@@ -141,20 +141,30 @@ async def _grpc_workers(args: argparse.Namespace) -> list[Callable[[], Awaitable
 
     x = wire.iris_rows(args.rows)
     request = wire.grpc_infer_request(x, args.outputs, args.input_name)
-    channel = grpc.aio.insecure_channel(
-        f"127.0.0.1:{args.port}",
-        options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)],
-    )
-    infer = channel.unary_unary(wire.INFER_PATH)
+    options = [
+        ("grpc.max_receive_message_length", -1),
+        ("grpc.max_send_message_length", -1),
+        # Channels to one target share one connection through gRPC's global subchannel pool;
+        # a pool per channel gives each its own connection, as separate clients would have.
+        ("grpc.use_local_subchannel_pool", 1),
+    ]
+    channels = [
+        grpc.aio.insecure_channel(f"127.0.0.1:{args.port}", options=options)
+        for _ in range(max(1, args.grpc_channels))
+    ]
 
-    async def call() -> bool:
-        try:
-            await infer(request)
-        except grpc.aio.AioRpcError:
-            return False
-        return True
+    def worker(infer: Any) -> Callable[[], Awaitable[bool]]:
+        async def call() -> bool:
+            try:
+                await infer(request)
+            except grpc.aio.AioRpcError:
+                return False
+            return True
 
-    return [call] * args.concurrency
+        return call
+
+    infers = [channel.unary_unary(wire.INFER_PATH) for channel in channels]
+    return [worker(infers[i % len(infers)]) for i in range(args.concurrency)]
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -215,6 +225,13 @@ def main() -> None:
         choices=["binary", "json"],
         default="binary",
         help="REST body: binary tensor extension (perf_analyzer's) or all JSON",
+    )
+    parser.add_argument(
+        "--grpc-channels",
+        type=int,
+        default=1,
+        help="gRPC channels, each its own connection, the concurrent calls are spread over "
+        "(1: one client's channel, all calls on one HTTP/2 connection)",
     )
     args = parser.parse_args()
     if args.transport == "rest":

@@ -3,7 +3,7 @@
     /work/venv/bin/python benchmarks/versus.py [--rounds 3] [--duration 8] [--warmup 2]
         [--concurrency 8] [--rows 1,1000] [--transports rest,grpc] [--sets pinned,machine]
         [--mlserver-parallel-workers 1] [--kernel-http-servers auto] [--mlserver-debug]
-        [--max-batch-size 0] [--max-batch-time 0.005]
+        [--max-batch-size 0] [--max-batch-time 0.005] [--grpc-channels 1]
 
 Builds MLServer's virtualenv if missing (``mlserver_env.py``), writes one model repository
 (the iris LogisticRegression, ``implementation: mlserver_sklearn.SKLearnModel``) that both
@@ -186,6 +186,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.005,
         help="max_batch_time (seconds) written with --max-batch-size",
     )
+    p.add_argument(
+        "--grpc-channels",
+        type=int,
+        default=1,
+        help="gRPC channels (connections) the client spreads its calls over; 1 (default): one "
+        "channel, so kernel --workers N serves all gRPC calls from one process",
+    )
     p.add_argument("--mlserver-venv", type=Path, default=mlserver_env.DEFAULT_VENV)
     p.add_argument("--kernel-cmd", default=None, help="command that runs the kernel CLI")
     p.add_argument("--output", type=Path, default=servers.HERE / "results")
@@ -280,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "targets": [asdict(t) for t in targets],
         "batching": _batching(args),
+        "grpc_channels": args.grpc_channels,
         "mlserver_settings": {"debug": args.mlserver_debug, "other": "MLServer's defaults"},
         "kernel_default_workers": len(os.sched_getaffinity(0)),
         "outputs_requested": names,
@@ -339,6 +347,7 @@ def _one(
         CLIENT_CORE if target.set == "pinned" else None,
         OUTPUTS,
         rest_format="json",
+        grpc_channels=args.grpc_channels,
     )
     try:
         entry.update(measure(target, server, load))

@@ -80,7 +80,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"outputs {', '.join(report['outputs_requested'])}; load average "
         f"{report['machine']['loadavg_start'][0]:.1f} at start, "
         f"{report['machine']['loadavg_end'][0]:.1f} at end; adaptive batching "
-        f"{_batching_text(report.get('batching'))}",
+        f"{_batching_text(report.get('batching'))}; gRPC channels "
+        f"{report.get('grpc_channels', 1)}",
         "",
         "| set | server | transport | rows | req/s | p50 ms | p90 ms | p99 ms "
         "| server CPU/req ms | server CPU util | client CPU util | busy cores |",
