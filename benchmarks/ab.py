@@ -188,27 +188,12 @@ def main(argv: list[str] | None = None) -> int:
                         for name in order:
                             if name == "ceiling":
                                 server = ceilings[(transport, rows)]
-                                port = server.http_port or server.grpc_port
-                                input_name = wire.INPUT
                             elif name.startswith("ceiling+model"):
                                 server = with_model[(transport, rows, name.endswith("thread"))]
-                                port = server.http_port or server.grpc_port
-                                input_name = wire.INPUT
                             else:
                                 server = kernels[name]
-                                port = server.http_port if transport == "rest" else server.grpc_port
-                                input_name = wire.INPUT
-                            assert port is not None
-                            load = clients.Load(
-                                transport,
-                                port,
-                                rows,
-                                input_name,
-                                args.concurrency,
-                                args.duration,
-                                args.warmup,
-                                CLIENT_CORE,
-                                outputs,
+                            load = clients.load_for(
+                                server, transport, rows, args, CLIENT_CORE, outputs
                             )
                             entry: dict[str, Any] = {
                                 "variant": name,

@@ -88,18 +88,15 @@ def measure_mode(args: argparse.Namespace, tmp: Path, mode: str, pin: bool) -> l
         for transport in args.transports.split(","):
             for concurrency in (int(c) for c in args.concurrency.split(",")):
                 print(f"... batching {mode}: {transport} c={concurrency}", file=sys.stderr)
-                port = server.http_port if transport == "rest" else server.grpc_port
-                assert port is not None
-                load = clients.Load(
+                load = clients.load_for(
+                    server,
                     transport,
-                    port,
                     args.rows,
-                    str(meta["inputs"][0]["name"]),
-                    concurrency,
-                    args.duration,
-                    args.warmup,
+                    args,
                     CLIENT_CORE if pin else None,
                     outputs,
+                    input_name=str(meta["inputs"][0]["name"]),
+                    concurrency=concurrency,
                 )
                 entry: dict[str, Any] = {
                     "batching": mode,

@@ -43,6 +43,38 @@ class Load:
     grpc_channels: int = 1  # gRPC channels (connections) the calls spread over (built-in only)
 
 
+def load_for(
+    server: servers.Server,
+    transport: str,
+    rows: int,
+    args: Any,
+    client_core: int | None,
+    outputs: tuple[wire.OutputSpec, ...],
+    *,
+    input_name: str = wire.INPUT,
+    concurrency: int | None = None,
+    **options: Any,
+) -> Load:
+    """The ``Load`` a benchmark's common options ask for (``args.concurrency``, ``duration``,
+    ``warmup``) against ``server``'s port for ``transport``; ``options`` are ``Load``'s
+    others (``rest_format``, ``grpc_channels``)."""
+    port = server.http_port if transport == "rest" else server.grpc_port
+    if port is None:
+        raise RuntimeError(f"{server.name} does not serve {transport}")
+    return Load(
+        transport,
+        port,
+        rows,
+        input_name,
+        args.concurrency if concurrency is None else concurrency,
+        args.duration,
+        args.warmup,
+        client_core,
+        outputs,
+        **options,
+    )
+
+
 def perf_analyzer_paths(venv: Path) -> tuple[Path, dict[str, str]] | None:
     """The perf_analyzer binary in ``venv`` and the environment it needs, or None."""
     binary = venv / "bin" / "perf_analyzer"

@@ -314,7 +314,6 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     server = kernel
                     input_name = kernel_input
-                    port = kernel.http_port if transport == "rest" else kernel.grpc_port
                 else:
                     server = (
                         servers.ceiling_with_model(
@@ -331,18 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     )
                     input_name = wire.INPUT
-                    port = server.http_port or server.grpc_port
-                assert port is not None
-                load = clients.Load(
-                    transport,
-                    port,
-                    rows,
-                    input_name,
-                    args.concurrency,
-                    args.duration,
-                    args.warmup,
-                    client_core,
-                    outputs,
+                load = clients.load_for(
+                    server, transport, rows, args, client_core, outputs, input_name=input_name
                 )
                 try:
                     if server is not kernel:

@@ -170,19 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             for round_ in range(args.rounds):
                 for rows in rows_list:
                     for transport in transports:
-                        port = server.http_port if transport == "rest" else server.grpc_port
-                        assert port is not None
-                        load = clients.Load(
-                            transport,
-                            port,
-                            rows,
-                            wire.INPUT,
-                            args.concurrency,
-                            args.duration,
-                            args.warmup,
-                            1,
-                            outputs,
-                        )
+                        load = clients.load_for(server, transport, rows, args, 1, outputs)
                         figures = measure(server, load, client)
                         rows_of.setdefault((transport, rows), []).append(figures)
                         print(f"round {round_ + 1} {transport} {rows}: {figures}", file=sys.stderr)

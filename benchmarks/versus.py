@@ -334,16 +334,11 @@ def _one(
         "rows": rows,
         "round": round_,
     }
-    port = server.http_port if transport == "rest" else server.grpc_port
-    assert port is not None
-    load = clients.Load(
+    load = clients.load_for(
+        server,
         transport,
-        port,
         rows,
-        wire.INPUT,
-        args.concurrency,
-        args.duration,
-        args.warmup,
+        args,
         CLIENT_CORE if target.set == "pinned" else None,
         OUTPUTS,
         rest_format="json",
