@@ -7,7 +7,7 @@ from typing import Protocol
 from grpclib.server import Server
 
 from kernel.api import ControlPlane, DataPlane
-from kernel.grpc import frames
+from kernel.grpc import bounded, frames
 from kernel.grpc.codec import KernelCodec
 from kernel.grpc.health import HealthService
 from kernel.grpc.service import InferenceService
@@ -37,6 +37,7 @@ def build_server(data: DataPlane, control: ControlPlane, settings: GrpcSettings)
     and without it every call waits ~40 ms for a delayed ACK (measured).
     """
     frames.install()  # h2 formats every received frame; make that cheap (see kernel.grpc.frames)
+    bounded.install()  # refuse an oversized message from its prefix (see kernel.grpc.bounded)
     # grpclib's HTTP/2 windows (4 MiB) are kept: 32 MiB windows measured no faster for 4-16 MB
     # messages here, and grpclib itself has no message-size cap to raise.
     return Server(
