@@ -399,23 +399,11 @@ def read_model_infer_request(data: bytes | memoryview) -> ModelInferCall:
 # --- response ----------------------------------------------------------------------------------
 
 
-def _varint(value: int) -> bytes:
-    """``encode_varint`` with the one- to three-byte cases (values below 2 MiB) inline: the
-    lengths and dims of a response are mostly those."""
-    if value < 0x80:
-        return encode_varint(value)
-    if value < 0x4000:
-        return bytes((value & 0x7F | 0x80, value >> 7))
-    if value < 0x200000:
-        return bytes((value & 0x7F | 0x80, (value >> 7) & 0x7F | 0x80, value >> 14))
-    return encode_varint(value)
-
-
 def _shape_chunks(number: int, shape: list[int]) -> list[bytes | memoryview]:
     if not shape:
         return []
-    packed = b"".join([_varint(int(d) % _U64) for d in shape])
-    return [key(number, LEN), _varint(len(packed)), packed]
+    packed = b"".join([encode_varint(int(d) % _U64) for d in shape])
+    return [key(number, LEN), encode_varint(len(packed)), packed]
 
 
 # One-byte tags of the LEN fields the response writes (field numbers below 16).
@@ -432,10 +420,10 @@ def _output_head(output: ResponseOutput) -> bytes:
     datatype = output.datatype.encode()
     parts: list[bytes | memoryview] = [
         _T1,
-        _varint(len(name)),
+        encode_varint(len(name)),
         name,
         _T2,
-        _varint(len(datatype)),
+        encode_varint(len(datatype)),
         datatype,
     ]
     parts += _shape_chunks(3, list(output.shape))
@@ -454,13 +442,13 @@ def encode_infer_response(response: InferenceResponse) -> bytes:
     chunks: list[bytes | memoryview] = []
     if response.model_name:
         name = response.model_name.encode()
-        chunks += (_T1, _varint(len(name)), name)
+        chunks += (_T1, encode_varint(len(name)), name)
     if isinstance(response.model_version, str) and response.model_version:
         version = response.model_version.encode()
-        chunks += (_T2, _varint(len(version)), version)
+        chunks += (_T2, encode_varint(len(version)), version)
     if isinstance(response.id, str) and response.id:
         request_id = response.id.encode()
-        chunks += (_T3, _varint(len(request_id)), request_id)
+        chunks += (_T3, encode_varint(len(request_id)), request_id)
     if isinstance(response.parameters, dict):
         chunks += encode_parameters(4, response.parameters)
     raws: list[bytes | memoryview] = []
@@ -470,7 +458,7 @@ def encode_infer_response(response: InferenceResponse) -> bytes:
         array = as_tensor_array(output.data, row, output.shape, tensor)
         raws.append(tensor_to_raw(array, row, tensor))
         head = _output_head(output)
-        chunks += (_T5, _varint(len(head)), head)
+        chunks += (_T5, encode_varint(len(head)), head)
     for raw in raws:
-        chunks += (_T6, _varint(len(raw)), raw)
+        chunks += (_T6, encode_varint(len(raw)), raw)
     return b"".join(chunks)

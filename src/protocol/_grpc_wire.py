@@ -142,9 +142,16 @@ _SMALL: Final = [bytes([i]) for i in range(128)]
 
 
 def encode_varint(value: int) -> bytes:
-    """The varint bytes of a non-negative int (negative ints: pass ``value % 2**64``)."""
+    """The varint bytes of a non-negative int (negative ints: pass ``value % 2**64``).
+
+    Values below 2 MiB (one to three bytes: the tags, lengths and dims of most messages) are
+    written without the loop."""
     if value < 0x80:
         return _SMALL[value]
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes((value & 0x7F | 0x80, (value >> 7) & 0x7F | 0x80, value >> 14))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)

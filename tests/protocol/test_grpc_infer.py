@@ -332,3 +332,20 @@ def test_fixed_width_fields_fall_back_to_the_general_reader() -> None:
     body = b"\x0a\x01m" + b"\x79" + b"\0" * 8 + b"\x12\x011"
     call = read_model_infer_request(body)
     assert (call.model_name, call.model_version) == ("m", "1")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [0, 1, 0x7F, 0x80, 300, 0x3FFF, 0x4000, 0x1FFFFF, 0x200000, 2**35 + 7, 2**64 - 1],
+)
+def test_varints_read_back_across_each_byte_length(value: int) -> None:
+    # encode_varint writes one- to three-byte values without its loop: each length's edges
+    # must still read back, by kernel's reader and by protobuf's own (a shape dim).
+    from protocol._grpc_wire import encode_varint, read_varint
+
+    data = encode_varint(value)
+    assert read_varint(memoryview(data), 0) == (value, len(data))
+    assert len(data) == max(1, (value.bit_length() + 6) // 7)
+    output = b"\x1a" + bytes([len(data)]) + data  # InferOutputTensor.shape, packed
+    parsed = tpb.ModelInferResponse.FromString(b"\x2a" + bytes([len(output)]) + output)
+    assert list(parsed.outputs[0].shape) == [value - 2**64 if value >= 2**63 else value]
