@@ -206,23 +206,6 @@ def _shape_of(array: npt.NDArray[Any]) -> list[int]:
     return list(array.shape)
 
 
-#: V2 datatype names of the dtypes ``output_from_numpy`` has met, so that a response with the
-#: same dtypes as the last one (the usual case) costs one dict lookup per output instead of
-#: ``datatype_for_dtype``'s checks. Only dtypes with a datatype are kept; the size cap keeps
-#: dtypes that differ only by metadata from growing it without end.
-_OUTPUT_DATATYPES: dict[np.dtype[Any], str] = {}
-_OUTPUT_DATATYPES_MAX: Final = 64
-
-
-def _output_datatype(dtype: np.dtype[Any]) -> str:
-    name = _OUTPUT_DATATYPES.get(dtype)
-    if name is None:
-        name = datatype_for_dtype(dtype).name
-        if len(_OUTPUT_DATATYPES) < _OUTPUT_DATATYPES_MAX:
-            _OUTPUT_DATATYPES[dtype] = name
-    return name
-
-
 def output_from_numpy(
     name: str, array: npt.ArrayLike, parameters: Parameters | UnsetType = UNSET
 ) -> ResponseOutput:
@@ -234,12 +217,9 @@ def output_from_numpy(
     # Runtimes call this once per output of every request: a plain ndarray (what they nearly
     # always pass) skips np.asarray, which would only hand it back.
     data = array if type(array) is np.ndarray else np.asarray(array)
+    row = datatype_for_dtype(data.dtype)
     return ResponseOutput(
-        name=name,
-        shape=list(data.shape),
-        datatype=_output_datatype(data.dtype),
-        parameters=parameters,
-        data=data,
+        name=name, shape=_shape_of(data), datatype=row.name, parameters=parameters, data=data
     )
 
 

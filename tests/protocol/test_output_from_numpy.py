@@ -1,6 +1,6 @@
-"""``output_from_numpy`` on the response path: it runs once per output of every request, so it
-remembers the datatype of dtypes it has met; each output must still get its own array's
-datatype, however many dtypes go through it and in whatever order."""
+"""``output_from_numpy`` on the response path: it runs once per output of every request; each
+output must get its own array's datatype, however many dtypes go through it and in whatever
+order, and a plain ndarray is carried without a copy."""
 
 from __future__ import annotations
 
@@ -27,15 +27,15 @@ CASES: list[tuple[np.ndarray[Any, Any], str]] = [
 
 
 def test_each_output_gets_its_arrays_datatype_call_after_call() -> None:
-    for _ in range(3):  # first calls fill what is remembered; later ones read it
+    for _ in range(3):  # one dtype after another, then over again
         for array, datatype in [*CASES, *reversed(CASES)]:
             out = output_from_numpy("y", array)
             assert (out.datatype, out.shape) == (datatype, list(array.shape)), array.dtype
             assert all(type(d) is int for d in out.shape)
 
 
-def test_more_dtypes_than_are_remembered() -> None:
-    # Every text width is a dtype of its own: far more than the remembered set holds.
+def test_many_dtypes_one_after_another() -> None:
+    # Every text width is a dtype of its own.
     for width in range(1, 200):
         text = np.array(["x" * width])
         assert output_from_numpy("y", text).datatype == "BYTES"

@@ -177,7 +177,7 @@ class InferenceService:
     async def _infer(self, call: ModelInferCall, deadline: Deadline | None = None) -> bytes:
         """Run one decoded request; the encoded ModelInferResponse. The client's deadline
         (``grpc-timeout``) bounds the request, so a worker running it past then is stopped."""
-        version = call.model_version or None
+        version = _version(call.model_version)
         if deadline is None:  # the common case: no context manager to enter
             response = await self._data.infer(
                 call.model_name, version, call.request, protocol="grpc"

@@ -74,9 +74,6 @@ def as_wire_array(result: Any) -> np.ndarray[Any, Any]:
     Sparse matrices (one-hot encoders) become dense; text labels become ``bytes`` elements,
     the in-memory form of a BYTES tensor.
     """
-    # Numbers in a plain ndarray, what nearly every call returns, go out as they are.
-    if type(result) is np.ndarray and result.dtype.kind not in "USO":
-        return result
     if hasattr(result, "toarray"):
         result = result.toarray()
     array = np.asarray(result)
