@@ -104,25 +104,12 @@ class GrpcModelCeiling(ceilings.GrpcCeiling):
 
 async def serve_grpc(port: int, rows: int, outputs: ceilings.Outputs, path: str) -> None:
     """Serve the gRPC model ceiling on 127.0.0.1:port until SIGTERM/SIGINT."""
-    from grpclib.server import Server
-
-    server = Server([GrpcModelCeiling(rows, outputs, path)], codec=ceilings.RawCodec())  # type: ignore[arg-type]
-    await server.start("127.0.0.1", port)
-    await ceilings._stop_event().wait()
-    server.close()
-    await server.wait_closed()
+    await ceilings.serve_grpclib(GrpcModelCeiling(rows, outputs, path), port, ceilings.RawCodec())
 
 
 async def serve_rest(port: int, rows: int, outputs: ceilings.Outputs, path: str) -> None:
     """Serve the REST model ceiling on 127.0.0.1:port until SIGTERM/SIGINT."""
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    stop = ceilings._stop_event()
-    await serve(build_rest(rows, outputs, path), config, shutdown_trigger=stop.wait)
+    await ceilings.serve_asgi(build_rest(rows, outputs, path), port)
 
 
 def main() -> None:

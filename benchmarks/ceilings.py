@@ -148,6 +148,11 @@ def build_asgi_app(
 
 async def serve_rest(port: int, rows: int, outputs: Outputs, worker_class: str) -> None:
     """Serve the ASGI ceiling on 127.0.0.1:port until SIGTERM/SIGINT."""
+    await serve_asgi(build_asgi_app(rows, outputs), port, worker_class)
+
+
+async def serve_asgi(app: Any, port: int, worker_class: str = "asyncio") -> None:
+    """Serve ``app`` with hypercorn on 127.0.0.1:port, no access log, until SIGTERM/SIGINT."""
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
@@ -156,7 +161,7 @@ async def serve_rest(port: int, rows: int, outputs: Outputs, worker_class: str) 
     config.accesslog = None
     config.worker_class = worker_class
     stop = _stop_event()
-    await serve(build_asgi_app(rows, outputs), config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    await serve(app, config, shutdown_trigger=stop.wait)
 
 
 class GrpcCeiling:
@@ -267,9 +272,14 @@ async def serve_grpc(port: int, rows: int, outputs: Outputs, raw: bool) -> None:
     ``raw``: skip protobuf entirely (requests stay bytes, replies are pre-encoded), which
     isolates grpclib's HTTP/2 cost from betterproto's (de)serialisation.
     """
+    await serve_grpclib(GrpcCeiling(rows, outputs, raw), port, RawCodec() if raw else None)
+
+
+async def serve_grpclib(service: Any, port: int, codec: Any = None) -> None:
+    """Serve one grpclib ``service`` on 127.0.0.1:port until SIGTERM/SIGINT."""
     from grpclib.server import Server
 
-    server = Server([GrpcCeiling(rows, outputs, raw)], codec=RawCodec() if raw else None)  # type: ignore[arg-type]
+    server = Server([service], codec=codec)
     await server.start("127.0.0.1", port)
     await _stop_event().wait()
     server.close()
