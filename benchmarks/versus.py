@@ -3,7 +3,7 @@
     /work/venv/bin/python benchmarks/versus.py [--rounds 3] [--duration 8] [--warmup 2]
         [--concurrency 8] [--rows 1,1000] [--transports rest,grpc] [--sets pinned,machine]
         [--mlserver-parallel-workers 1] [--kernel-http-servers auto] [--mlserver-debug]
-        [--max-batch-size 0] [--max-batch-time 0.005] [--grpc-channels 1]
+        [--max-batch-size 0] [--max-batch-time 0.005] [--grpc-channels 1] [--floors thread]
 
 Builds MLServer's virtualenv if missing (``mlserver_env.py``), writes one model repository
 (the iris LogisticRegression, ``implementation: mlserver_sklearn.SKLearnModel``) that both
@@ -16,6 +16,12 @@ one after the other (the order flips every round) with the built-in closed-loop 
   core 1: ``kernel serve --workers 1`` against MLServer's defaults, one core each;
 - ``machine``: nothing pinned: kernel's default ``--workers`` (one per core) against
   MLServer's defaults, client and servers sharing both cores.
+
+``--floors thread,inline`` adds, to the pinned set, the floor of any server on kernel's transports:
+``ceiling_model.py``, a bare hypercorn ASGI app / raw grpclib service that runs the same
+scikit-learn methods on each request's rows (in the loop's thread pool, or inline) and answers
+(REST: the outputs as V2 JSON; gRPC: a fixed reply of the right size). Its ratios to MLServer
+bound what kernel, or any server built on hypercorn and grpclib, can reach against it.
 
 Prints per-round ratios kernel / MLServer (req/s, latency percentiles, server CPU per request)
 with their median, and writes ``benchmarks/results/versus-mlserver-<timestamp>.json``.
@@ -61,11 +67,12 @@ class Target:
     """One server configuration under test."""
 
     name: str
-    kind: str  # "kernel" | "mlserver"
+    kind: str  # "kernel" | "mlserver" | "floor"
     set: str  # "pinned" | "machine"
     workers: int | None = None  # kernel serve --workers; None: its default (one per core)
     http_server: str | None = None  # kernel serve --http-server; None: its default
     parallel_workers: int = 1  # MLServer's parallel_workers (its default is 1)
+    threaded: bool = True  # floor: the model in the loop's thread pool (else inline)
 
     @property
     def key(self) -> str:
@@ -101,13 +108,37 @@ def plan_targets(args: argparse.Namespace) -> list[Target]:
         mls = [Target(f"mlserver-pw{pw}", "mlserver", set_, parallel_workers=pw) for pw in pws]
         for i in range(max(len(kernels), len(mls))):
             targets += kernels[i : i + 1] + mls[i : i + 1]
+        if set_ == "pinned":  # the floors are single processes, like kernel --workers 1
+            targets += [
+                Target(f"floor-{mode}", "floor", set_, threaded=mode == "thread")
+                for mode in filter(None, args.floors.split(","))
+            ]
     return targets
 
 
-def build_server(target: Target, args: argparse.Namespace, root: Path) -> servers.Server:
-    """The (not started) server process for a target."""
+def server_key(target: Target, transport: str, rows: int) -> str:
+    """Which started server measures ``target`` for one transport and row count: a floor
+    has one per transport and size (its gRPC reply is pre-built for the rows)."""
+    if target.kind == "floor":
+        return f"{target.key}/{transport}/{rows}"
+    return target.key
+
+
+def build_server(
+    target: Target,
+    args: argparse.Namespace,
+    root: Path,
+    floor: tuple[str, int, Path] | None = None,
+) -> servers.Server:
+    """The (not started) server process for a target; a floor's for ``floor`` (transport,
+    rows, the model file)."""
     core = SERVER_CORE if target.set == "pinned" else None
     name = target.key.replace("/", "-")
+    if floor is not None:
+        transport, rows, model = floor
+        return servers.ceiling_with_model(
+            transport, rows, str(model), OUTPUTS, target.threaded, core
+        )
     if target.kind == "kernel":
         return servers.kernel(
             args.kernel_cmd or servers.default_kernel_command(),
@@ -193,6 +224,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="gRPC channels (connections) the client spreads its calls over; 1 (default): one "
         "channel, so kernel --workers N serves all gRPC calls from one process",
     )
+    p.add_argument(
+        "--floors",
+        default="",
+        help="comma-separated: thread, inline; adds the bare app running the same model "
+        "(ceiling_model.py) to the pinned set, the model in a thread pool or inline",
+    )
     p.add_argument("--mlserver-venv", type=Path, default=mlserver_env.DEFAULT_VENV)
     p.add_argument("--kernel-cmd", default=None, help="command that runs the kernel CLI")
     p.add_argument("--output", type=Path, default=servers.HERE / "results")
@@ -250,6 +287,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for target in targets:
                 print(f"... {time.strftime('%H:%M:%S')} starting {target.key}", file=sys.stderr)
+                if target.kind == "floor":  # no answers to check: gRPC replies are fixed
+                    for rows in rows_list:
+                        for transport in transports:
+                            server = build_server(target, args, root, (transport, rows, model_path))
+                            server.start(root)
+                            started[server_key(target, transport, rows)] = server
+                            server.wait_ready(timeout=180)
+                    continue
                 server = build_server(target, args, root)
                 server.start(root)
                 started[target.key] = server
@@ -263,9 +308,8 @@ def main(argv: list[str] | None = None) -> int:
                     for rows in rows_list:
                         for transport in transports:
                             for target in order:
-                                runs.append(
-                                    _one(target, started[target.key], args, round_, rows, transport)
-                                )
+                                server = started[server_key(target, transport, rows)]
+                                runs.append(_one(target, server, args, round_, rows, transport))
         except (RuntimeError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -288,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": [asdict(t) for t in targets],
         "batching": _batching(args),
         "grpc_channels": args.grpc_channels,
+        "floors": args.floors,
         "mlserver_settings": {"debug": args.mlserver_debug, "other": "MLServer's defaults"},
         "kernel_default_workers": len(os.sched_getaffinity(0)),
         "outputs_requested": names,

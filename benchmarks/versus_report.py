@@ -17,7 +17,8 @@ FIGURES = ("rps", "p50_ms", "p90_ms", "p99_ms", "server_cpu_per_req_ms")
 
 
 def ratios(runs: list[dict[str, Any]], targets: list[Target]) -> list[dict[str, Any]]:
-    """Per round kernel / MLServer for every pair of one set, and the median over rounds."""
+    """Per round kernel / MLServer for every pair of one set, and the median over rounds
+    (a floor, ``versus.py --floors``, is paired like a kernel)."""
     by = {(r["target"], r["transport"], r["rows"], r["round"]): r for r in runs}
     combos = sorted({(r["transport"], r["rows"]) for r in runs}, key=lambda c: (c[1], c[0]))
     rounds = sorted({r["round"] for r in runs})
@@ -25,7 +26,7 @@ def ratios(runs: list[dict[str, Any]], targets: list[Target]) -> list[dict[str, 
         (k, m)
         for k in targets
         for m in targets
-        if k.kind == "kernel" and m.kind == "mlserver" and k.set == m.set
+        if k.kind in ("kernel", "floor") and m.kind == "mlserver" and k.set == m.set
     ]
     out = []
     for k, m in pairs:
