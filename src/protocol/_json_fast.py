@@ -1,4 +1,4 @@
-"""The fast path for an all-JSON inference request: one typed parse, one C call per input.
+"""The fast path for an all-JSON inference request: one typed parse, one small call per input.
 
 ``protocol.rest.decode_infer_request`` is ``with_json_fast_path(general)``. A body without
 ``Inference-Header-Content-Length`` is tried here first, and taken whole or not at all: whatever
@@ -17,9 +17,12 @@ Why it is cheaper (benchmarks/README.md, "Protocol codecs"):
   (``msgspec.Meta`` bounds cost ~200 instructions a request): a product equal to a nonzero
   element count bounds every dim, numpy refuses negative ones, and the rest get
   ``element_count``, the general path's own check.
-- The usual request (one input, its datatype the one the decoder tried first expects) is built
-  without a Python call besides numpy's and ``struct``'s; its list of inputs is reused.
-- ``struct`` then packs the values straight into the new array with one C call that also checks
+- Each input is built by a builder kept per datatype and shape (``_builder``): the shape was
+  checked once, when its builder was made, and the builder's ``struct`` packer refuses a value
+  count the shape does not hold. So the usual request (one input, its datatype the one the
+  decoder tried first expects, a shape seen before) costs one dict look-up by ``tuple(shape)``
+  and one builder call; its list of inputs is reused.
+- ``struct`` packs the values straight into the new array with one C call that also checks
   ranges: an integer outside its type, or a float that rounds to infinity in FP16/FP32, raises.
   JSON cannot spell infinity or NaN, so nothing else can be out of range. That is ~110
   instructions a value, against 200-300 for numpy building an array from a list.
@@ -27,7 +30,7 @@ Why it is cheaper (benchmarks/README.md, "Protocol codecs"):
 
 from __future__ import annotations
 
-import math
+import functools
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, Union, cast
@@ -38,7 +41,7 @@ import numpy.typing as npt
 from msgspec import UNSET, Struct, UnsetType
 
 from protocol import messages as m
-from protocol._shape import MAX_DIMS, element_count
+from protocol._shape import element_count
 from protocol.datatypes import DATATYPES
 from protocol.errors import ProtocolError
 
@@ -63,12 +66,16 @@ _CODES: Final = {
     "FP64": "d",
 }
 _ELEMENT: Final[dict[str, Any]] = {"bool": bool, "int": int, "float": float, "str": str}
-#: A packer (a ``struct.Struct``'s ``pack_into``) is kept for this many element counts per
-#: datatype: building its format costs as much as packing 4 values; beyond, one is built per call.
-_KEPT_PACKERS: Final = 256
+#: A builder (see ``_builder``) is kept for this many shapes per datatype: making one (~1 µs)
+#: costs about as much as a whole 1x4 decode; beyond, one is made per call.
+_KEPT_BUILDERS: Final = 256
+#: Up to this many values, a builder names each one in its ``pack_into`` call (see ``_spelled``).
+_SPELLED: Final = 16
 
-_Packers = dict[int, Callable[..., None]]
-_Spec = tuple[str, np.dtype[Any], _Packers]
+#: Builds one ``RequestInput`` from (name, shape, parameters, data) of a shape fixed in advance.
+_Builder = Callable[[str, list[int], "m.Parameters | UnsetType", list[Any]], m.RequestInput]
+_Builders = dict[tuple[int, ...], _Builder]
+_Spec = tuple[str, np.dtype[Any], _Builders]
 
 
 class _Input(Struct, tag_field="datatype", kw_only=True, gc=False):
@@ -79,7 +86,7 @@ class _Input(Struct, tag_field="datatype", kw_only=True, gc=False):
     data: list[Any]
     parameters: m.Parameters | UnsetType = UNSET
 
-    #: (datatype, numpy dtype, packers' ``pack_into`` by element count, never 0; BYTES: none).
+    #: (datatype, numpy dtype, builders by shape; BYTES: none).
     spec: ClassVar[_Spec]
 
 
@@ -145,9 +152,8 @@ class _Choice:
 
     def __init__(self) -> None:
         fp32 = _INPUTS["FP32"]  # the usual JSON datatype
-        #: (decoder, *the spec of its one datatype), read as one; the union decoder has no
-        #: packers (and no datatype).
-        self.now: tuple[Decoder, str, np.dtype[Any], _Packers | None] = (_SINGLE[fp32], *fp32.spec)
+        #: (decoder, builders of its one datatype), read as one; the union decoder has none.
+        self.now: tuple[Decoder, _Builders | None] = (_SINGLE[fp32], fp32.spec[2])
         self.last: type[_Input] | None = None  # the one datatype of the last union-decoded body
         self.streak = 0  # how many union-decoded bodies in a row had only that one
 
@@ -167,29 +173,73 @@ class _Choice:
         self.streak = self.streak + 1 if kind is self.last and kind is not None else 1
         self.last = kind
         if missed or kind is None:
-            self.now = (_UNION, "", _OBJECT, None)
+            self.now = (_UNION, None)
         elif self.streak >= _STREAK:
-            self.now = (_SINGLE[kind], *kind.spec)
+            self.now = (_SINGLE[kind], kind.spec[2])
 
 
 # Module-level names: a global read is cheaper than a module attribute on the hot path.
-_prod: Final = math.prod
 _empty: Final = np.empty
 _RequestInput: Final = m.RequestInput
 _InferenceRequest: Final = m.InferenceRequest
 
 
-def _pack_into(datatype: str, count: int) -> Callable[..., None]:
-    """``pack_into`` of the packer for ``count`` values, kept for up to _KEPT_PACKERS counts.
+def _starred(dtype: np.dtype[Any], pack_into: Callable[..., None], datatype: str) -> _Builder:
+    """A builder that passes the values to ``pack_into`` as ``*data``."""
 
-    Count 0 is never kept, so that an empty tensor never takes the inline path, which does not
-    check the shape of one (see ``_inputs``).
+    def build(
+        name: str, shape: list[int], parameters: m.Parameters | UnsetType, data: list[Any]
+    ) -> m.RequestInput:
+        array = _empty(shape, dtype)
+        pack_into(array, 0, *data)  # struct.error unless len(data) is the shape's count
+        return _RequestInput(name, shape, datatype, parameters, array)
+
+    return build
+
+
+@functools.cache
+def _spelled(count: int) -> Callable[[np.dtype[Any], Callable[..., None], str], _Builder]:
+    """Like ``_starred``, for ``count`` (1 to _SPELLED) values passed to ``pack_into`` one by one.
+
+    ``pack_into(array, 0, *data)`` builds a list, then a tuple, of the arguments: ~800
+    instructions, as much as packing the 4 values of a 1x4 request. Unpacked into locals and
+    passed by position they cost a few bytecodes, and the unpacking checks the count (ValueError
+    before anything is allocated). Compiled once per count (~90 µs), from ``count`` alone.
     """
+    values = ", ".join(f"v{i}" for i in range(count))
+    source = (
+        "def make(dtype, pack_into, datatype):\n"
+        "    def build(name, shape, parameters, data):\n"
+        f"        {values}, = data\n"
+        "        array = empty(shape, dtype)\n"
+        f"        pack_into(array, 0, {values})\n"
+        "        return request_input(name, shape, datatype, parameters, array)\n"
+        "    return build\n"
+    )
+    namespace: dict[str, Any] = {"empty": _empty, "request_input": _RequestInput}
+    # The source is made of ``count`` alone: nothing from a request reaches it.
+    exec(compile(source, f"<{__name__} builder of {count} values>", "exec"), namespace)
+    return cast(Callable[[np.dtype[Any], Callable[..., None], str], _Builder], namespace["make"])
+
+
+def _builder(datatype: str, shape: tuple[int, ...]) -> _Builder | None:
+    """The builder of ``datatype`` inputs of ``shape``, kept for up to _KEPT_BUILDERS shapes.
+
+    None when the general path refuses the shape itself. A builder raises ValueError or
+    ``struct.error`` when ``data`` does not hold the shape's count, and ``struct.error`` or
+    OverflowError when a value is out of range for the datatype.
+    """
+    try:
+        count = element_count(shape, "")
+    except ProtocolError:
+        return None
     pack_into = struct.Struct(f"<{count}{_CODES[datatype]}").pack_into
-    packers = _INPUTS[datatype].spec[2]
-    if count and len(packers) < _KEPT_PACKERS:
-        packers[count] = pack_into
-    return pack_into
+    make = _spelled(count) if 0 < count <= _SPELLED else _starred
+    build = make(DATATYPES[datatype].dtype, pack_into, datatype)
+    builders = _INPUTS[datatype].spec[2]
+    if len(builders) < _KEPT_BUILDERS:
+        builders[shape] = build
+    return build
 
 
 def _text(data: list[str], shape: list[int], count: int) -> npt.NDArray[np.object_] | None:
@@ -208,28 +258,28 @@ def _inputs(tensors: list[_Input]) -> list[m.RequestInput] | None:
     inputs = []
     for tensor in tensors:
         data, shape, parameters = tensor.data, tensor.shape, tensor.parameters
-        count = len(data)
-        try:
-            if count != element_count(shape, ""):  # and every check of the shape itself
-                return None
-        except ProtocolError:
-            return None
         if parameters is not UNSET and "binary_data_size" in parameters:
             return None  # "has both data and binary_data_size"
-        datatype, dtype, packers = tensor.spec
-        array: Any
+        datatype, dtype, builders = tensor.spec
         if dtype is _OBJECT:  # BYTES
-            array = _text(data, shape, count)
+            try:
+                count = element_count(shape, "")
+            except ProtocolError:
+                return None
+            array = _text(data, shape, count) if len(data) == count else None
             if array is None:
                 return None
-        else:
-            array = _empty(shape, dtype)
-            try:
-                (packers.get(count) or _pack_into(datatype, count))(array, 0, *data)
-            except _PACK_ERRORS:  # out of range for the datatype
-                return None
-        # Positional: cheaper on the hot path (the field order is pinned by a test).
-        inputs.append(_RequestInput(tensor.name, shape, datatype, parameters, array))
+            # Positional: cheaper on the hot path (the field order is pinned by a test).
+            inputs.append(_RequestInput(tensor.name, shape, datatype, parameters, array))
+            continue
+        key = tuple(shape)
+        build = builders.get(key) or _builder(datatype, key)
+        if build is None:  # a shape the general path refuses
+            return None
+        try:
+            inputs.append(build(tensor.name, shape, parameters, data))
+        except _PACK_ERRORS:  # a count the shape does not hold, or a value out of range
+            return None
     return inputs
 
 
@@ -243,51 +293,42 @@ def with_json_fast_path(general: RequestDecoder) -> RequestDecoder:
     """``general`` (which decodes every request) behind the fast path for all-JSON bodies.
 
     Each returned function keeps its own choice of decoder. The usual request (one numeric input
-    without parameters, parsed by the decoder tried first, of an element count seen before) is
-    built in the function's own body: at 1x4 every Python call or bytecode there is a visible
-    share of the ~15,000 instructions the whole decode costs. Every other one goes through
-    ``_inputs``; what that does not take, to ``general``.
+    without parameters, parsed by the decoder tried first, of a shape seen before) is built in
+    the function's own body with one builder call: at 1x4 every Python call or bytecode there is
+    a visible share of the ~14,000 instructions the whole decode costs. Every other one goes
+    through ``_inputs``; what that does not take, to ``general``.
     """
     choice = _Choice()
 
     def decode_infer_request(body: Body, header_length: int | None = None) -> m.InferenceRequest:
         if header_length is None:
-            decoder, datatype, dtype, packers = choice.now
+            decoder, builders = choice.now
             wire: _Request | None
             try:
                 wire = decoder.decode(body)
                 tensors: list[Any] = wire.inputs  # reused for the result's inputs
                 (tensor,) = tensors  # the usual request: a ValueError when it is not
             except msgspec.ValidationError:  # maybe only the wrong datatype for this decoder
-                wire = None if packers is None else choice.union(body)
+                wire = None if builders is None else choice.union(body)
             except _PARSE_ERRORS:  # not JSON at all: no decoder would take it
                 wire = None
             except ValueError:  # no input or several: _inputs below
                 pass
             else:
                 # One input, of the datatype of the decoder (when that is not the union one). A
-                # kept packer means a count that is not 0 and a datatype that is not BYTES.
-                if packers is not None and tensor.parameters is UNSET:
-                    data, shape = tensor.data, tensor.shape
-                    count, dims = len(data), len(shape)
-                    # The shape's checks: its product must be the count, which is not 0 here, so
-                    # every dim is within [-count, count]; numpy refuses a negative one. 2-D, the
-                    # usual shape, is counted inline: math.prod costs ~500 instructions.
-                    size = (
-                        shape[0] * shape[1]
-                        if dims == 2
-                        else (_prod(shape) if dims <= MAX_DIMS else 0)
-                    )
-                    if count == size and count in packers:
-                        try:
-                            array = _empty(shape, dtype)
-                            packers[count](array, 0, *data)
-                        except _PACK_ERRORS:  # out of range for the datatype, or a negative dim
-                            return general(body, None)
-                        tensors[0] = _RequestInput(tensor.name, shape, datatype, UNSET, array)
+                # kept builder means a shape the general path takes.
+                if builders is not None and tensor.parameters is UNSET:
+                    shape = tensor.shape
+                    try:
+                        tensors[0] = builders[tuple(shape)](tensor.name, shape, UNSET, tensor.data)
+                    except KeyError:  # a shape not kept (yet): _inputs below
+                        pass
+                    except _PACK_ERRORS:  # a count the shape does not hold, or out of range
+                        return general(body, None)
+                    else:
                         return _InferenceRequest(tensors, wire.id, wire.parameters, wire.outputs)
             if wire is not None:
-                if packers is None:
+                if builders is None:
                     choice.after_union(wire.inputs, missed=False)
                 inputs = _inputs(wire.inputs)
                 if inputs is not None:

@@ -419,3 +419,25 @@ def test_inline_path_result_shares_nothing_with_the_previous_one() -> None:
     first.inputs.append(first.inputs[0])
     assert second.inputs[0].data.tolist() == [[1, 2, 3, 4]]
     assert len(second.inputs) == 1
+
+
+@pytest.mark.parametrize(
+    ("shape", "count"),
+    [([1, 4], 3), ([1, 4], 5), ([1, 4], 0), ([16], 17), ([17], 16), ([5, 4], 19), ([5, 4], 21)],
+)
+def test_kept_shape_with_the_wrong_count_gets_the_general_error(
+    shape: list[int], count: int
+) -> None:
+    # The shape is decoded once with its own count, so its builder is kept (one that names each
+    # value up to 16 values, one that passes them as *data beyond); the same shape with another
+    # count must then reach the general path and its error, not a wrong array.
+    spy = Spy()
+    decode = with_json_fast_path(spy)
+    size = int(np.prod(shape))
+    decode(_body({"name": "x", "shape": shape, "datatype": "FP32", "data": [1.0] * size}))
+    body = _body({"name": "x", "shape": shape, "datatype": "FP32", "data": [1.0] * count})
+    outcome = _outcome(decode, body)
+    assert outcome == _outcome(lambda b: _decode_infer_request(b, None), body)
+    assert outcome[0] == "error"
+    assert "elements" in outcome[1]
+    assert spy.calls == 1
