@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         " 1 serves from this process alone)",
     )
     serve.add_argument(
+        "--cpu-affinity",
+        choices=["auto", "on", "off"],
+        help="pin each server process to a core: auto (default: when there are as many"
+        " processes as cores), on (always), off",
+    )
+    serve.add_argument(
         "--http-server",
         choices=["hypercorn", "uvicorn"],
         help="the REST server: hypercorn (default) or uvicorn with httptools"
@@ -95,6 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
             "log_level": args.log_level,
             "workers": args.workers,
             "http_server": args.http_server,
+            "cpu_affinity": args.cpu_affinity,
         },
     )
     level = logging.getLevelName(settings.log_level.upper())

@@ -23,6 +23,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
+from kernel import affinity
 from kernel.errors import SettingsError
 from kernel.settings import ServerSettings
 
@@ -162,5 +163,8 @@ def serve(settings: ServerSettings) -> int:
         from kernel.supervisor import supervise
 
         return supervise(settings)
+    core = affinity.plan(settings.cpu_affinity, 1, affinity.allowed_cores())[0]
+    if core is not None:
+        affinity.pin(core)  # before the event loop and the runtime threads start
     asyncio.run(_serve(settings))
     return 0

@@ -68,6 +68,10 @@ class ServerSettings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     #: with httptools (the ``kernel[uvicorn]`` extra; HTTP/1.1 only, several times less CPU
     #: per request). See docs/serving.md.
     http_server: Literal["hypercorn", "uvicorn"] = "hypercorn"
+    #: Which core each server process runs on: ``auto`` gives each its own core when there are
+    #: exactly as many processes as cores, ``on`` always pins (round robin), ``off`` never.
+    #: See ``kernel.affinity`` and docs/serving.md.
+    cpu_affinity: Literal["auto", "on", "off"] = "auto"
 
 
 _FIELDS: Final = frozenset(ServerSettings.__struct_fields__)

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,13 +128,15 @@ def serve(
     ready_models: list[str] | None = None,
     workers: int | None = 1,
     kernel: list[str] | None = None,
+    options: Sequence[str] = (),
 ) -> Iterator[Server]:
     """Run ``kernel serve models_dir`` on free loopback ports until the block ends.
 
     One server process by default (cheaper; the multi-process server has its own tests in
     tests/supervisor, which pass ``workers``); ``workers=None`` leaves ``--workers`` to the
     CLI's default, as a user's plain ``kernel serve`` does. ``kernel``: the command that runs
-    the kernel CLI (default: this environment's), e.g. another virtualenv's ``bin/kernel``."""
+    the kernel CLI (default: this environment's), e.g. another virtualenv's ``bin/kernel``;
+    ``options``: more ``kernel serve`` flags."""
     http_port, grpc_port = free_port(), free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"kernel-{http_port}.log"
@@ -151,6 +153,7 @@ def serve(
     ]
     if workers is not None:
         command += ["--workers", str(workers)]
+    command += options
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=clean_env())
     server = Server(process, http_port, grpc_port, log)

@@ -21,6 +21,7 @@ from typing import Final
 
 import msgspec
 
+from kernel import affinity
 from kernel.errors import KernelError
 from kernel.lifecycle import Kernel
 from kernel.model_settings import ModelSettings
@@ -263,7 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--http-fd", type=int, default=-1)
     parser.add_argument("--grpc-fd", type=int, default=-1)
     parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--cpu", type=int, default=None, help="the core to run on")
     args = parser.parse_args(argv)
+    if args.cpu is not None:
+        affinity.pin(args.cpu)  # before the event loop and the runtime threads start
     settings = msgspec.json.decode(args.settings, type=ServerSettings)
     logging.basicConfig(
         level=logging.getLevelName(settings.log_level.upper()),

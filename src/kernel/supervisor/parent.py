@@ -39,6 +39,7 @@ from typing import Final
 
 import msgspec
 
+from kernel import affinity
 from kernel.errors import SettingsError
 from kernel.metrics import MetricsSnapshot, merge_snapshots
 from kernel.repository import scan
@@ -100,6 +101,10 @@ class Supervisor:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self._slots = [_Process(i) for i in range(settings.workers)]
+        #: The core each slot's process is pinned to (None: not pinned), kept across restarts.
+        self._cores = affinity.plan(
+            settings.cpu_affinity, settings.workers, affinity.allowed_cores()
+        )
         self._sockets: list[socket.socket] = []
         self._fds: dict[str, int] = {}
         self._models: set[str] = set()
@@ -138,6 +143,12 @@ class Supervisor:
             self.settings.http_port,
             self.settings.grpc_port,
         )
+        if any(core is not None for core in self._cores):
+            logger.info(
+                "server processes pinned to cores %s (cpu_affinity %s)",
+                ", ".join(str(core) for core in self._cores),
+                self.settings.cpu_affinity,
+            )
         try:
             keepers = [asyncio.create_task(self._keep(slot)) for slot in self._slots]
             await self._stopping.wait()
@@ -199,6 +210,9 @@ class Supervisor:
         ]
         for name, fd in self._fds.items():
             args += [f"--{name}-fd", str(fd)]
+        core = self._cores[slot.worker]
+        if core is not None:
+            args += ["--cpu", str(core)]
         try:
             process = await asyncio.create_subprocess_exec(
                 *args, pass_fds=(*self._fds.values(), theirs.fileno())

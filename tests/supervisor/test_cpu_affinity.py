@@ -1,0 +1,89 @@
+"""``cpu_affinity``: each server process on a core of its own when there is one per process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from supervised import children, infer, pid_of
+
+from kernel.affinity import plan
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from server_process import Server, serve
+
+CORES = sorted(os.sched_getaffinity(0))
+
+
+def test_auto_pins_one_process_per_core_only_when_the_counts_match() -> None:
+    assert plan("auto", 2, [4, 7]) == [4, 7]
+    assert plan("auto", 1, [3]) == [3]
+    assert plan("auto", 2, [0, 1, 2, 3]) == [None, None]  # fewer processes than cores
+    assert plan("auto", 3, [0, 1]) == [None, None, None]  # more processes than cores
+    assert plan("auto", 1, [0, 1]) == [None]
+
+
+def test_on_pins_round_robin_and_off_never_pins() -> None:
+    assert plan("on", 3, [0, 1]) == [0, 1, 0]
+    assert plan("on", 1, [2, 5]) == [2]
+    assert plan("off", 2, [0, 1]) == [None, None]
+    assert plan("on", 2, []) == [None, None]
+
+
+@contextlib.contextmanager
+def _allowed(cores: set[int]) -> Iterator[None]:
+    """Start processes from here with only ``cores`` (a child inherits its parent's mask)."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@contextlib.contextmanager
+def _serve_on(cores: set[int], models: Path, logs: Path, *options: str) -> Iterator[Server]:
+    """``kernel serve --workers len(cores)`` started with only ``cores`` allowed."""
+    with _allowed(cores), serve(models, logs, workers=len(cores), options=options) as server:
+        yield server
+
+
+needs_two = pytest.mark.skipif(len(CORES) < 2, reason="needs 2 cores")
+
+
+@needs_two
+@pytest.mark.e2e
+def test_two_processes_on_two_cores_get_one_core_each(models: Path, tmp_path: Path) -> None:
+    two = set(CORES[:2])
+    with _serve_on(two, models, tmp_path) as server:
+        workers = children(server.process.pid)
+        assert len(workers) == 2
+        masks = [os.sched_getaffinity(pid) for pid in workers]
+        assert sorted(mask for mask_set in masks for mask in mask_set) == sorted(two)
+        assert all(len(mask) == 1 for mask in masks)
+        # The supervisor itself is not pinned, and both pinned processes serve.
+        assert os.sched_getaffinity(server.process.pid) == two
+        assert pid_of(infer(server.http_url, "pid")) in workers
+
+
+@needs_two
+@pytest.mark.e2e
+def test_off_leaves_every_process_on_all_its_cores(models: Path, tmp_path: Path) -> None:
+    two = set(CORES[:2])
+    with _serve_on(two, models, tmp_path, "--cpu-affinity", "off") as server:
+        workers = children(server.process.pid)
+        assert len(workers) == 2
+        assert [os.sched_getaffinity(pid) for pid in workers] == [two, two]
+
+
+@needs_two
+@pytest.mark.e2e
+def test_on_pins_a_single_process_to_its_first_core(models: Path, tmp_path: Path) -> None:
+    two = set(CORES[:2])
+    with _allowed(two), serve(models, tmp_path, options=["--cpu-affinity", "on"]) as server:
+        assert os.sched_getaffinity(server.process.pid) == {min(two)}
+        assert pid_of(infer(server.http_url, "pid")) == server.process.pid
