@@ -18,18 +18,22 @@ have a core of its own, each is given one.
 
 Pinning is applied in each server process before it starts its threads, which inherit it.
 Threads a native library started at import (OpenBLAS's pool) keep the full set: large matrix
-products still spread over the machine.
+products still spread over the machine. Worker-pool processes are started ``unpinned``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
-__all__ = ["Mode", "allowed_cores", "pin", "plan"]
+__all__ = ["Mode", "allowed_cores", "pin", "plan", "unpinned"]
 
 Mode = Literal["auto", "on", "off"]
+
+#: The cores this process had before ``pin`` (None: it was never pinned).
+_before: set[int] | None = None
 
 
 def allowed_cores() -> list[int]:
@@ -46,4 +50,25 @@ def plan(mode: Mode, workers: int, cores: Sequence[int]) -> list[int | None]:
 
 def pin(core: int) -> None:
     """Confine the calling thread, and every thread it starts from now on, to ``core``."""
+    global _before
+    if _before is None:
+        _before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {core})
+
+
+@contextlib.contextmanager
+def unpinned() -> Iterator[None]:
+    """Within the block, the calling thread has the cores the process had before ``pin``.
+
+    A process started from here inherits them: a worker pool's processes are not confined to
+    the core of the server process that starts them. Other threads keep their own set.
+    """
+    if _before is None:
+        yield
+        return
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, _before)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from supervised import children, infer, pid_of
+from supervised import children, infer, pid_of, write_pid_model
 
 from kernel.affinity import plan
 
@@ -82,8 +83,18 @@ def test_off_leaves_every_process_on_all_its_cores(models: Path, tmp_path: Path)
 
 @needs_two
 @pytest.mark.e2e
-def test_on_pins_a_single_process_to_its_first_core(models: Path, tmp_path: Path) -> None:
+def test_on_pins_a_single_process_but_not_its_worker_pool(tmp_path: Path) -> None:
     two = set(CORES[:2])
-    with _allowed(two), serve(models, tmp_path, options=["--cpu-affinity", "on"]) as server:
+    models = tmp_path / "models"
+    write_pid_model(models / "pid")
+    pooled = write_pid_model(models / "pooled")
+    settings = json.loads((pooled / "model-settings.json").read_text())
+    (pooled / "model-settings.json").write_text(json.dumps(settings | {"parallel_workers": 1}))
+    logs = tmp_path / "logs"
+    with _allowed(two), serve(models, logs, options=["--cpu-affinity", "on"]) as server:
         assert os.sched_getaffinity(server.process.pid) == {min(two)}
         assert pid_of(infer(server.http_url, "pid")) == server.process.pid
+        # The pool's process, started by the pinned server, has every core the server had.
+        worker = pid_of(infer(server.http_url, "pooled"))
+        assert worker in children(server.process.pid)
+        assert os.sched_getaffinity(worker) == two

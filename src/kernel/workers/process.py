@@ -23,6 +23,7 @@ from typing import Final
 
 import msgspec
 
+from kernel import affinity
 from kernel.errors import ModelLoadError
 from kernel.metrics_store import apply_delta
 from kernel.model_settings import ModelSettings
@@ -84,7 +85,8 @@ class WorkerProcess(Link):
         ours, theirs = socket.socketpair()
         command = [self.python, "-m", "kernel.workers.main", str(theirs.fileno())]
         try:
-            self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),))
+            with affinity.unpinned():  # not on the core of the server process starting it
+                self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),))
         except OSError as exc:
             ours.close()
             raise ModelLoadError(
