@@ -24,11 +24,13 @@ products still spread over the machine. Worker-pool processes are started ``unpi
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Literal
 
-__all__ = ["Mode", "allowed_cores", "pin", "plan", "unpinned"]
+__all__ = ["Mode", "allowed_cores", "cpu_quota", "pin", "plan", "unpinned", "usable_cores"]
 
 Mode = Literal["auto", "on", "off"]
 
@@ -39,6 +41,64 @@ _before: set[int] | None = None
 def allowed_cores() -> list[int]:
     """The cores this process may run on, in order."""
     return sorted(os.sched_getaffinity(0))
+
+
+def usable_cores() -> int:
+    """How many cores' worth of CPU this process can use: its affinity mask, bounded by a
+    cgroup CPU quota (a container's CPU limit) rounded up; at least 1."""
+    cores = len(os.sched_getaffinity(0))
+    quota = cpu_quota()
+    return max(1, cores if quota is None else min(cores, math.ceil(quota)))
+
+
+def cpu_quota(
+    root: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/proc/self/cgroup")
+) -> float | None:
+    """The CPU time this process's cgroups allow, in cores (None: no limit).
+
+    cgroup v2 (``cpu.max``: ``"max 100000"`` or ``"200000 100000"``), from the process's own
+    cgroup up to the root, and cgroup v1 (``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``, -1: no
+    limit) in its ``cpu`` hierarchy; the smallest limit found.
+    """
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return None
+    limits: list[float] = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        relative = path.lstrip("/")
+        if not controllers:  # the v2 hierarchy
+            folder = root / relative
+            while True:
+                limits += _v2_limit(folder / "cpu.max")
+                if folder == root or root not in folder.parents:
+                    break
+                folder = folder.parent
+        elif "cpu" in controllers.split(","):
+            # Docker on cgroup v1 mounts the container's own group at the hierarchy's root,
+            # while /proc/self/cgroup still names its path on the host: look at both.
+            for base in dict.fromkeys((root / controllers, root / "cpu")):
+                for folder in dict.fromkeys((base / relative, base)):
+                    limits += _v1_limit(folder)
+    return min(limits) if limits else None
+
+
+def _v2_limit(path: Path) -> list[float]:
+    try:
+        quota, period = path.read_text().split()
+        return [] if quota == "max" else [int(quota) / int(period)]
+    except (OSError, ValueError):
+        return []
+
+
+def _v1_limit(folder: Path) -> list[float]:
+    try:
+        quota = int((folder / "cpu.cfs_quota_us").read_text())
+        period = int((folder / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return []
+    return [quota / period] if quota > 0 and period > 0 else []
 
 
 def plan(mode: Mode, workers: int, cores: Sequence[int]) -> list[int | None]:

@@ -43,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         metavar="N",
-        help="server processes sharing the ports (default: the cores this process may use;"
-        " 1 serves from this process alone)",
+        help="server processes sharing the ports (default: the cores this process may use,"
+        " within a container's CPU limit; 1 serves from this process alone)",
     )
     serve.add_argument(
         "--cpu-affinity",

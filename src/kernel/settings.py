@@ -10,7 +10,6 @@ is a ``SettingsError`` that names it and the file, because a typo must not pass 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, get_args, get_origin, get_type_hints
@@ -18,6 +17,7 @@ from typing import Annotated, Any, Final, Literal, get_args, get_origin, get_typ
 import msgspec
 from msgspec import Meta, Struct
 
+from kernel import affinity
 from kernel.errors import SettingsError
 
 __all__ = ["ENV_PREFIX", "ServerSettings", "available_cores", "load_settings"]
@@ -33,8 +33,9 @@ Port = Annotated[int, Meta(ge=0, le=65535)]
 
 
 def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask, not the machine's count)."""
-    return len(os.sched_getaffinity(0))
+    """The cores' worth of CPU this process may use: its affinity mask (not the machine's
+    count), bounded by a container's CPU limit (a cgroup quota, rounded up)."""
+    return affinity.usable_cores()
 
 
 class ServerSettings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -55,7 +56,8 @@ class ServerSettings(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     graceful_timeout: Annotated[float, Meta(ge=0)] = 30.0
     strict_readiness: bool = True
     #: Server processes sharing the ports, each with its own copy of the models (default:
-    #: the cores this process may run on); 1 serves from the ``kernel serve`` process alone.
+    #: the cores this process may run on, within a container's CPU limit); 1 serves from the
+    #: ``kernel serve`` process alone.
     workers: Annotated[int, Meta(ge=1)] = msgspec.field(default_factory=available_cores)
     #: Threads running runtime load/predict/unload; 0 picks a default from the CPU count.
     executor_threads: Annotated[int, Meta(ge=0)] = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -12,10 +13,11 @@ from pathlib import Path
 import pytest
 from supervised import children, infer, pid_of, write_pid_model
 
-from kernel.affinity import plan
+from kernel.affinity import cpu_quota, plan
+from kernel.settings import ServerSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from server_process import Server, serve
+from server_process import Server, kernel_command, serve
 
 CORES = sorted(os.sched_getaffinity(0))
 
@@ -98,3 +100,74 @@ def test_on_pins_a_single_process_but_not_its_worker_pool(tmp_path: Path) -> Non
         worker = pid_of(infer(server.http_url, "pooled"))
         assert worker in children(server.process.pid)
         assert os.sched_getaffinity(worker) == two
+
+
+def _cgroup(root: Path, membership: str, files: dict[str, str]) -> tuple[Path, Path]:
+    """A fake /sys/fs/cgroup under ``root`` and a /proc/self/cgroup naming the groups."""
+    for relative, text in files.items():
+        path = root / "fs" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (root / "fs").mkdir(exist_ok=True)
+    (root / "cgroup").write_text(membership)
+    return root / "fs", root / "cgroup"
+
+
+@pytest.mark.parametrize(
+    ("membership", "files", "cores"),
+    [
+        ("0::/\n", {"cpu.max": "max 100000\n"}, None),  # v2, no limit
+        ("0::/\n", {"cpu.max": "150000 100000\n"}, 1.5),  # v2 in a container's namespace
+        # v2 on the host: the process's own group, and the tighter limit of a parent
+        ("0::/pods/a\n", {"pods/a/cpu.max": "400000 100000", "pods/cpu.max": "200000 100000"}, 2),
+        # v1 seen from inside a Docker container: host path in membership, files at the root
+        (
+            "2:cpu,cpuacct:/docker/0123\n1:memory:/docker/0123\n",
+            {"cpu,cpuacct/cpu.cfs_quota_us": "50000", "cpu,cpuacct/cpu.cfs_period_us": "100000"},
+            0.5,
+        ),
+        ("1:cpu:/\n", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+        ("0::/\n", {}, None),  # no cpu controller files at all
+    ],
+)
+def test_cpu_quota_reads_cgroup_v1_and_v2_limits(
+    tmp_path: Path, membership: str, files: dict[str, str], cores: float | None
+) -> None:
+    root, proc = _cgroup(tmp_path, membership, files)
+    assert cpu_quota(root, proc) == cores
+
+
+def test_the_default_workers_follow_a_cpu_limit_below_the_affinity_mask() -> None:
+    quota = cpu_quota()
+    expected = len(CORES) if quota is None else min(len(CORES), max(1, math.ceil(quota)))
+    assert ServerSettings().workers == expected
+
+
+@contextlib.contextmanager
+def _cpu_limited_group(cores: float) -> Iterator[Path]:
+    """A real cgroup (v1 ``cpu`` hierarchy) limited to ``cores`` of CPU time, removed after."""
+    base = Path("/sys/fs/cgroup/cpu")
+    group = base / f"kernel-test-{os.getpid()}"
+    try:
+        group.mkdir()
+        (group / "cpu.cfs_period_us").write_text("100000")
+        (group / "cpu.cfs_quota_us").write_text(str(int(cores * 100000)))
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+        pytest.skip(f"cannot create a cgroup with a CPU limit here: {exc}")
+    try:
+        yield group
+    finally:
+        group.rmdir()
+
+
+@needs_two
+@pytest.mark.e2e
+def test_kernel_serve_under_a_one_core_limit_runs_one_process(models: Path, tmp_path: Path) -> None:
+    with _cpu_limited_group(1.0) as group:
+        # The shell joins the group, then becomes `kernel` (same pid), so the server starts in it.
+        enter = ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$0" "$@"']
+        with serve(models, tmp_path, workers=None, kernel=[*enter, *kernel_command()]) as server:
+            assert children(server.process.pid) == set()  # --workers defaulted to 1
+            assert pid_of(infer(server.http_url, "pid")) == server.process.pid
