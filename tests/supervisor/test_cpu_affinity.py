@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import sys
 from collections.abc import Iterator
@@ -14,7 +13,6 @@ import pytest
 from supervised import children, infer, pid_of, write_pid_model
 
 from kernel.affinity import cpu_quota, plan
-from kernel.settings import ServerSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 from server_process import Server, kernel_command, serve
@@ -135,12 +133,6 @@ def test_cpu_quota_reads_cgroup_v1_and_v2_limits(
 ) -> None:
     root, proc = _cgroup(tmp_path, membership, files)
     assert cpu_quota(root, proc) == cores
-
-
-def test_the_default_workers_follow_a_cpu_limit_below_the_affinity_mask() -> None:
-    quota = cpu_quota()
-    expected = len(CORES) if quota is None else min(len(CORES), max(1, math.ceil(quota)))
-    assert ServerSettings().workers == expected
 
 
 @contextlib.contextmanager

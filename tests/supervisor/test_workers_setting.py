@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import pytest
 
+from kernel.affinity import cpu_quota
 from kernel.errors import SettingsError
 from kernel.settings import load_settings
 
 
 def test_default_is_the_cores_this_process_may_use(tmp_path: Path) -> None:
-    assert load_settings(tmp_path).workers == len(os.sched_getaffinity(0))
+    # Its affinity mask, within a container's CPU limit (test_cpu_affinity.py has the limit).
+    quota = cpu_quota()
+    cores = len(os.sched_getaffinity(0))
+    expected = cores if quota is None else min(cores, max(1, math.ceil(quota)))
+    assert load_settings(tmp_path).workers == expected
 
 
 def test_flag_environment_and_file_set_it(tmp_path: Path) -> None:
