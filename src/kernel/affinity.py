@@ -30,7 +30,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["Mode", "allowed_cores", "cpu_quota", "pin", "plan", "unpinned", "usable_cores"]
+__all__ = [
+    "Mode",
+    "allowed_cores",
+    "cpu_quota",
+    "only",
+    "pin",
+    "plan",
+    "unpinned",
+    "usable_cores",
+]
 
 Mode = Literal["auto", "on", "off"]
 
@@ -117,18 +126,21 @@ def pin(core: int) -> None:
 
 
 @contextlib.contextmanager
-def unpinned() -> Iterator[None]:
-    """Within the block, the calling thread has the cores the process had before ``pin``.
-
-    A process started from here inherits them: a worker pool's processes are not confined to
-    the core of the server process that starts them. Other threads keep their own set.
-    """
-    if _before is None:
-        yield
-        return
+def only(cores: set[int]) -> Iterator[None]:
+    """Within the block, the calling thread runs on ``cores``; a process it starts inherits them.
+    Other threads keep their own set, and the thread gets its own back after the block."""
     mine = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, _before)
+    os.sched_setaffinity(0, cores)
     try:
         yield
     finally:
         os.sched_setaffinity(0, mine)
+
+
+def unpinned() -> contextlib.AbstractContextManager[None]:
+    """Within the block, the calling thread has the cores the process had before ``pin``.
+
+    A process started from here inherits them: a worker pool's processes are not confined to
+    the core of the server process that starts them.
+    """
+    return contextlib.nullcontext() if _before is None else only(_before)

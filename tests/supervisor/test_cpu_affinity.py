@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from supervised import children, infer, pid_of, write_pid_model
 
-from kernel.affinity import cpu_quota, plan
+from kernel.affinity import cpu_quota, only, plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 from server_process import Server, kernel_command, serve
@@ -36,20 +36,9 @@ def test_on_pins_round_robin_and_off_never_pins() -> None:
 
 
 @contextlib.contextmanager
-def _allowed(cores: set[int]) -> Iterator[None]:
-    """Start processes from here with only ``cores`` (a child inherits its parent's mask)."""
-    before = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cores)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
-
-
-@contextlib.contextmanager
 def _serve_on(cores: set[int], models: Path, logs: Path, *options: str) -> Iterator[Server]:
     """``kernel serve --workers len(cores)`` started with only ``cores`` allowed."""
-    with _allowed(cores), serve(models, logs, workers=len(cores), options=options) as server:
+    with only(cores), serve(models, logs, workers=len(cores), options=options) as server:
         yield server
 
 
@@ -91,7 +80,7 @@ def test_on_pins_a_single_process_but_not_its_worker_pool(tmp_path: Path) -> Non
     settings = json.loads((pooled / "model-settings.json").read_text())
     (pooled / "model-settings.json").write_text(json.dumps(settings | {"parallel_workers": 1}))
     logs = tmp_path / "logs"
-    with _allowed(two), serve(models, logs, options=["--cpu-affinity", "on"]) as server:
+    with only(two), serve(models, logs, options=["--cpu-affinity", "on"]) as server:
         assert os.sched_getaffinity(server.process.pid) == {min(two)}
         assert pid_of(infer(server.http_url, "pid")) == server.process.pid
         # The pool's process, started by the pinned server, has every core the server had.
