@@ -37,6 +37,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without the operator's ``KERNEL_*`` variables (they must not
     leak into what a test asserts), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KERNEL_")}
+    # A server that hangs while starting is sent SIGABRT (``Server.dump_stacks``); with the
+    # fault handler on, Python writes every thread's stack to the log before it dies.
+    env["PYTHONFAULTHANDLER"] = "1"
     env.update(extra)
     return env
 
@@ -76,6 +79,16 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def dump_stacks(self, grace: float = 5.0) -> None:
+        """For a server that hangs: SIGABRT makes each of its Python processes (the fault
+        handler is on, see ``clean_env``) write every thread's stack to the log, and die."""
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGABRT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(grace)
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then wait; SIGKILL only when the graceful stop hangs. The exit code."""
@@ -155,10 +168,26 @@ def serve(
         command += ["--workers", str(workers)]
     command += options
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=clean_env())
+        process = subprocess.Popen(
+            command,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=clean_env(),
+            start_new_session=True,  # its own process group: ``dump_stacks`` reaches its children
+        )
     server = Server(process, http_port, grpc_port, log)
     try:
-        _wait_ready(server, ready_models)
+        try:
+            _wait_ready(server, ready_models)
+        except RuntimeError:  # it exited: its output is in the message
+            raise
+        except BaseException:
+            # Still starting when our deadline, or pytest-timeout's, ran out: where it hangs
+            # is in the log once the stacks are dumped; print it (the report shows captured
+            # output) since pytest-timeout's failure carries no message of ours.
+            server.dump_stacks()
+            print(f"kernel serve never got ready; its log ({log}):\n{server.output()}")
+            raise
         yield server
     finally:
         server.stop()
