@@ -76,7 +76,11 @@ async def load_version(
 
             codecs = default_registry()
         typed = typed_predict(runtime, codecs)
-        await executor.run(runtime.load)
+        if cls.load_imports:
+            async with executor.importing():
+                await executor.run(runtime.load)
+        else:
+            await executor.run(runtime.load)
     except Exception as exc:
         mv.state, mv.reason = ModelState.UNAVAILABLE, describe(exc)
         logger.error("%s failed to load from %s: %s", mv.label(), source.folder, mv.reason)

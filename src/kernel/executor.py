@@ -8,7 +8,8 @@ runtime that does real ``await`` work inside still has a loop to run on.
 Some frameworks' first import is not safe to run in several threads at once (concurrent first
 ``joblib.load`` of scikit-learn models was seen to dead-lock in the import machinery), so
 ``prepare`` imports a runtime's ``framework_modules`` once, in one thread, before its first
-model loads.
+model loads, and ``importing`` keeps the loads that import (``Runtime.load_imports``) apart
+from each other and from those imports.
 
 The hand-off is built for the inference hot path (measured: ``benchmarks/README.md``): a job
 is one ``SimpleQueue.put`` and one loop future, with no ``concurrent.futures.Future`` and its
@@ -26,7 +27,7 @@ import queue
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from kernel.runtime import Runtime
@@ -212,6 +213,13 @@ class Executor:
         """Run the plain function ``fn(*args)`` in a worker thread."""
         result: T = await self._submit(fn, args)
         return result
+
+    @contextlib.asynccontextmanager
+    async def importing(self) -> AsyncIterator[None]:
+        """Within the block, no other first import runs (``prepare``, or another block): for
+        the loads of runtimes whose ``load`` imports (``Runtime.load_imports``)."""
+        async with self._import_lock:
+            yield
 
     async def prepare(self, runtime_class: type[Runtime]) -> None:
         """Import ``runtime_class.framework_modules`` once, one runtime at a time.

@@ -27,10 +27,16 @@ class Runtime:
     ``framework`` names the framework for messages and metadata (``platform``) and
     ``framework_modules`` lists modules the kernel imports once, in one thread, before any model
     of this runtime loads: first imports of some frameworks are not safe to run concurrently.
+    ``load_imports`` is for the imports a runtime cannot list in advance.
     """
 
     framework: ClassVar[str] = ""
     framework_modules: ClassVar[tuple[str, ...]] = ()
+    #: True when ``load`` imports modules only the model file names (classes in a pickle, an
+    #: MLflow flavour's framework). Such loads then run one at a time, and never beside another
+    #: runtime's first import: two threads importing the same packages for the first time can
+    #: fail (one sees the other's half-initialised package as missing) or dead-lock.
+    load_imports: ClassVar[bool] = False
 
     def __init__(self, settings: ModelSettings) -> None:
         self.settings = settings

@@ -305,6 +305,68 @@ async def test_framework_imported_once_before_concurrent_loads(
     assert kernel_fw_probe.IMPORTS[0] != threading.main_thread().name
 
 
+PROBE = """
+import time
+SPANS = []
+
+def busy(kind, seconds=0.15):
+    start = time.monotonic()
+    time.sleep(seconds)
+    SPANS.append((kind, start, time.monotonic()))
+"""
+
+
+def _overlap(a: tuple[str, float, float], b: tuple[str, float, float]) -> bool:
+    return a[1] < b[2] and b[1] < a[2]
+
+
+async def test_loads_that_import_run_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loads of ``load_imports`` runtimes run one at a time and never beside another runtime's
+    first import; other runtimes' loads still run side by side (with them too)."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "kernel_load_probe.py").write_text(PROBE)
+    # A framework whose first import takes a while, imported by ``prepare`` for ``Fw``.
+    (lib / "kernel_slow_fw.py").write_text(
+        "import kernel_load_probe\nkernel_load_probe.busy('fw', 0.3)\n"
+    )
+    monkeypatch.syspath_prepend(str(lib))
+    runtimes = (
+        "import kernel_load_probe\n"
+        "from kernel import Runtime\n"
+        "class Importing(Runtime):\n"
+        "    load_imports = True\n"
+        "    async def load(self):\n"
+        "        kernel_load_probe.busy('importing')\n"
+        "class Plain(Runtime):\n"
+        "    async def load(self):\n"
+        "        kernel_load_probe.busy('plain')\n"
+        "class Fw(Runtime):\n"
+        "    framework_modules = ('kernel_slow_fw',)\n"
+    )
+    models = tmp_path / "models"
+    names = [f"importing{i}" for i in range(3)] + [f"plain{i}" for i in range(3)] + ["fw"]
+    for name in names:
+        kind = name.rstrip("0123456789").capitalize()
+        write_model(models / name, {"implementation": f"runtimes.{kind}"})
+        (models / name / "runtimes.py").write_text(runtimes)
+    async with make_kernel(models) as kernel:
+        index = {e.name: e for e in await kernel.repository_index()}
+        assert all(e.state == "READY" for e in index.values()), index
+    import kernel_load_probe  # type: ignore[import-not-found]
+
+    spans = kernel_load_probe.SPANS
+    importing = [s for s in spans if s[0] == "importing"]
+    plain = [s for s in spans if s[0] == "plain"]
+    assert len(importing) == len(plain) == 3
+    assert any(s[0] == "fw" for s in spans)
+    apart = [s for s in spans if s[0] != "plain"]  # importing loads and the first import
+    for span in importing:
+        assert not any(_overlap(span, other) for other in apart if other is not span), spans
+    # The kernel does load other models side by side (else the check above proves nothing).
+    assert any(_overlap(a, b) for a in plain for b in spans if b is not a)
+
+
 async def test_shutdown_rejects_new_requests_and_waits_for_in_flight(tmp_path: Path) -> None:
     tagged(tmp_path / "m", "a")
     kernel = make_kernel(tmp_path, graceful_timeout=5)

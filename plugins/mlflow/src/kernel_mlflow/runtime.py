@@ -61,6 +61,9 @@ class MLflowRuntime(Runtime):
 
     framework: ClassVar[str] = "mlflow"
     framework_modules: ClassVar[tuple[str, ...]] = ("mlflow.pyfunc",)
+    # A flavour's loader imports its framework (and that framework others: XGBoost imports
+    # scikit-learn), first seen when a model of that flavour loads.
+    load_imports: ClassVar[bool] = True
 
     pyfunc: Any = None
     native: Native | None = None

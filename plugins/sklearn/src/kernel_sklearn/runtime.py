@@ -43,6 +43,8 @@ class SKLearnRuntime(Runtime):
 
     framework: ClassVar[str] = "sklearn"
     framework_modules: ClassVar[tuple[str, ...]] = ("sklearn", "joblib")
+    # Unpickling imports the estimator's modules (a pipeline may name any package).
+    load_imports: ClassVar[bool] = True
 
     _estimator: Any = None
     _methods: tuple[str, ...] = ()
