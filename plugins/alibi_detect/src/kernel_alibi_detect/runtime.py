@@ -90,6 +90,8 @@ class AlibiDetectRuntime(Runtime):
 
     framework: ClassVar[str] = "alibi-detect"
     framework_modules: ClassVar[tuple[str, ...]] = ("kernel_alibi_detect._framework",)
+    # A detector's load imports its own modules (and its backend's), and unpickles (dill).
+    load_imports: ClassVar[bool] = True
 
     _detector: Any = None
     _info: DetectorInfo | None = None
