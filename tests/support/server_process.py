@@ -102,6 +102,31 @@ class Server:
         return self.process.returncode
 
 
+def _fail_on_failed_loads(
+    server: Server, client: httpx.Client, models: list[str] | None, paths: list[str]
+) -> None:
+    """Not ready, and every load has ended: a model it waits for failed, and it never will be.
+    Fail now, with the reasons, rather than at the start timeout."""
+    index = client.post("/v2/repository/index", json={})
+    if index.status_code != 200:
+        return
+    entries = index.json()
+    if any(e.get("state") in ("LOADING", "UNLOADING") for e in entries):
+        return
+    failed = [
+        f"{e.get('name')}: {e.get('reason')}"
+        for e in entries
+        if e.get("state") == "UNAVAILABLE" and (models is None or e.get("name") in models)
+    ]
+    # Asked again: the last load may have ended after the readiness check the caller made.
+    if failed and not all(client.get(path).status_code == 200 for path in paths):
+        raise RuntimeError(
+            "kernel serve will not get ready, models failed to load:\n"
+            + "\n".join(failed)
+            + f"\n{server.output()}"
+        )
+
+
 def _wait_ready(server: Server, models: list[str] | None) -> None:
     """Until ``/v2/health/ready`` answers 200 (or, given ``models``, each of those is ready,
     for repositories that hold a model meant to fail), and the gRPC port accepts connections."""
@@ -116,6 +141,7 @@ def _wait_ready(server: Server, models: list[str] | None) -> None:
             try:
                 if all(client.get(path).status_code == 200 for path in paths):
                     break
+                _fail_on_failed_loads(server, client, models, paths)
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
@@ -179,7 +205,7 @@ def serve(
     try:
         try:
             _wait_ready(server, ready_models)
-        except RuntimeError:  # it exited: its output is in the message
+        except RuntimeError:  # it exited, or a model failed: its output is in the message
             raise
         except BaseException:
             # Still starting when our deadline, or pytest-timeout's, ran out: where it hangs
