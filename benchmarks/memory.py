@@ -28,6 +28,8 @@ import joblib
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from kernel.settings import available_cores
+
 ROW = [5.1, 3.5, 1.4, 0.2]
 
 
@@ -93,7 +95,7 @@ def _measure(models: Path, workers: int, with_model: bool) -> tuple[list[int], l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--workers", type=int, default=available_cores())  # kernel's default
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         empty, with_iris = Path(tmp, "empty"), Path(tmp, "iris")

@@ -57,6 +57,8 @@ import servers
 import versus_report
 import wire
 
+from kernel.settings import available_cores
+
 SERVER_CORE, CLIENT_CORE = 0, 1
 #: What the load asks for: the two outputs both servers' scikit-learn runtimes compute.
 OUTPUTS = tuple(o for o in wire.IRIS_OUTPUTS if o.name in ("predict", "predict_proba"))
@@ -334,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         "grpc_channels": args.grpc_channels,
         "floors": args.floors,
         "mlserver_settings": {"debug": args.mlserver_debug, "other": "MLServer's defaults"},
-        "kernel_default_workers": len(os.sched_getaffinity(0)),
+        "kernel_default_workers": available_cores(),
         "outputs_requested": names,
         "model_cpu_ms": model_ms,
         "machine": {
